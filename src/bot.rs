@@ -1,0 +1,100 @@
+//! The bot: runs the engine for one message and carries out what it asks.
+//!
+//! Channels hand a session and a message to [`Bot::respond`] and get back the
+//! replies to send and what to do with the session. The engine decides; this
+//! module only performs its effects (directory searches) and feeds the
+//! results back, so every channel behaves the same.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use crate::directory::{Directory, card};
+use crate::engine::{self, After, Event, Session};
+use crate::flow::FlowSet;
+use crate::message::{Inbound, Reply};
+
+/// A search step whose results are empty leads to its `if_none` step, which
+/// may search again. Loading rules out loops; this bounds a message anyway.
+const MAX_SEARCHES_PER_MESSAGE: usize = 8;
+
+/// Everything needed to answer people: the flows and the directory.
+#[derive(Clone, Debug)]
+pub struct Bot {
+    flows: Arc<FlowSet>,
+    directory: Directory,
+}
+
+/// What to do with a conversation after a message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Keep this session for the next message.
+    Continue(Session),
+    /// The conversation ended: drop the session.
+    Ended,
+    /// The person asked to be forgotten: drop the session and delete what
+    /// the channel allows.
+    Forgotten,
+}
+
+/// The bot's answer to one message.
+#[derive(Debug)]
+pub struct Response {
+    pub replies: Vec<Reply>,
+    pub events: Vec<Event>,
+    pub outcome: Outcome,
+}
+
+impl Bot {
+    pub fn new(flows: Arc<FlowSet>, directory: Directory) -> Self {
+        Bot { flows, directory }
+    }
+
+    pub fn flows(&self) -> &FlowSet {
+        &self.flows
+    }
+
+    /// Answers one message. `today` is the local UK date, for "today" and
+    /// "this week" searches.
+    pub async fn respond(&self, session: Session, inbound: Inbound, today: NaiveDate) -> Response {
+        let turn = engine::handle(&self.flows, session, inbound);
+        let mut replies = turn.replies;
+        let mut events = turn.events;
+        let mut after = turn.after;
+        let mut searches = 0;
+        loop {
+            let outcome = match after {
+                After::Search(session, request) if searches < MAX_SEARCHES_PER_MESSAGE => {
+                    searches += 1;
+                    let next = match self.directory.search(&request, today).await {
+                        Ok(listings) => {
+                            let cards = listings.iter().map(|l| card(l, today)).collect();
+                            engine::show_results(&self.flows, session, cards)
+                        }
+                        Err(err) => {
+                            // The error names no person and no message: safe to log.
+                            tracing::error!(error = %err, "directory search failed");
+                            engine::search_failed(&self.flows, session)
+                        }
+                    };
+                    replies.extend(next.replies);
+                    events.extend(next.events);
+                    after = next.after;
+                    continue;
+                }
+                After::Search(session, _) => {
+                    tracing::error!("a message led to too many searches; stopping");
+                    Outcome::Continue(session)
+                }
+                After::Wait(session) => Outcome::Continue(session),
+                After::Ended => Outcome::Ended,
+                After::Forgotten => Outcome::Forgotten,
+            };
+            return Response {
+                replies,
+                events,
+                outcome,
+            };
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Settings, in layers: built-in defaults, then a TOML file, then the
+//! environment, then the command line.
+//!
+//! The file is the one given with `--config`, or `signpost.toml` in the
+//! working directory if there is one. Environment variables are named
+//! `SIGNPOST_<SECTION>__<KEY>`, such as `SIGNPOST_DATABASE__URL`.
+//!
+//! Invariant: secrets (see [`SECRET_KEYS`]) come only from the environment;
+//! a file that contains one is refused, and they are held as
+//! [`SecretString`] so they never show in `Debug` output.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The file read from the working directory when `--config` is not given.
+pub const DEFAULT_FILE: &str = "signpost.toml";
+
+/// The prefix of every environment variable Signpost reads.
+const ENV_PREFIX: &str = "SIGNPOST_";
+
+/// Settings that are secrets, as `section.key`: only the environment may set them.
+pub const SECRET_KEYS: &[&str] = &["telegram.token"];
+
+/// Every setting.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub flows: FlowSettings,
+    pub session: SessionSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub chat: ChatSettings,
+    #[serde(default)]
+    pub telegram: TelegramSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Where the directory lives, such as `sqlite://signpost.db`.
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSettings {
+    /// The folder holding `global.toml` and the flow files.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Minutes of quiet after which a conversation is forgotten.
+    pub idle_minutes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Fixes "today" for reproducible console transcripts.
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// The bot token from BotFather; a secret.
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Values given on the command line, which win over everything else.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub flows_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub chat_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error(
+        "{key} is a secret, so it cannot be set in {path}: remove it there and set the environment variable {env} instead"
+    )]
+    SecretInFile {
+        key: String,
+        path: String,
+        env: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads the settings from every layer.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Settings::load_from(file, &vars, overrides)
+    }
+
+    /// Loads the settings with `vars` standing in for the environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        vars: &HashMap<String, String>,
+        overrides: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let invalid = |err: config::ConfigError| ConfigError::Invalid(err.to_string());
+        let mut builder = Config::builder()
+            .set_default("database.url", "sqlite://signpost.db")
+            .and_then(|b| b.set_default("flows.dir", "flows"))
+            .and_then(|b| b.set_default("session.idle_minutes", 30))
+            .and_then(|b| b.set_default("log.format", "text"))
+            .map_err(invalid)?;
+
+        let default_file = Path::new(DEFAULT_FILE);
+        let file = match file {
+            Some(path) => Some(path),
+            None if default_file.is_file() => Some(default_file),
+            None => None,
+        };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|err| ConfigError::File {
+                path: path.display().to_string(),
+                reason: err.to_string(),
+            })?;
+            check_no_secrets(path, &text)?;
+            builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+        }
+
+        // Only SIGNPOST_<SECTION>__<KEY> variables are settings; others with
+        // the prefix (such as SIGNPOST_TEST_POSTGRES_URL) belong to tools.
+        let settings_vars: config::Map<String, String> = vars
+            .iter()
+            .filter_map(|(name, value)| {
+                let rest = name.strip_prefix(ENV_PREFIX)?;
+                rest.contains("__").then(|| (name.clone(), value.clone()))
+            })
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("SIGNPOST")
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(settings_vars)),
+        );
+
+        let set = |builder: config::ConfigBuilder<config::builder::DefaultState>,
+                   key: &str,
+                   value: Option<String>| match value {
+            Some(value) => builder.set_override(key, value).map_err(invalid),
+            None => Ok(builder),
+        };
+        builder = set(builder, "database.url", overrides.database_url)?;
+        builder = set(
+            builder,
+            "flows.dir",
+            overrides.flows_dir.map(|d| d.display().to_string()),
+        )?;
+        builder = set(
+            builder,
+            "log.format",
+            overrides.log_format.map(|f| match f {
+                LogFormat::Text => "text".to_owned(),
+                LogFormat::Json => "json".to_owned(),
+            }),
+        )?;
+        builder = set(
+            builder,
+            "chat.date",
+            overrides.chat_date.map(|d| d.to_string()),
+        )?;
+
+        let config = builder.build().map_err(invalid)?;
+        let settings: Settings = config.try_deserialize().map_err(|err| {
+            let message = err.to_string();
+            // serde's wording, made to say what to do.
+            let message = message.replace("unknown field", "unknown setting");
+            ConfigError::Invalid(message)
+        })?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=24 * 60).contains(&self.session.idle_minutes) {
+            return Err(ConfigError::Invalid(format!(
+                "session.idle_minutes is {}, but it must be between 1 and 1440 (a day)",
+                self.session.idle_minutes
+            )));
+        }
+        if self.database.url.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "database.url is empty: give a URL such as sqlite://signpost.db".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::load_from(None, &HashMap::new(), Overrides::default())
+            .expect("the built-in defaults are valid")
+    }
+}
+
+/// Refuses a configuration file that holds a secret.
+fn check_no_secrets(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|err| ConfigError::File {
+        path: path.display().to_string(),
+        reason: err.to_string().trim().to_owned(),
+    })?;
+    for key in SECRET_KEYS {
+        let (section, name) = key.split_once('.').unwrap_or(("", key));
+        let present = table
+            .get(section)
+            .and_then(|s| s.as_table())
+            .is_some_and(|s| s.contains_key(name));
+        if present {
+            return Err(ConfigError::SecretInFile {
+                key: (*key).to_owned(),
+                path: path.display().to_string(),
+                env: format!(
+                    "{ENV_PREFIX}{}__{}",
+                    section.to_uppercase(),
+                    name.to_uppercase()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment_then_command_line() {
+        let settings = Settings::load_from(None, &vars(&[]), Overrides::default()).unwrap();
+        assert_eq!(settings.database.url, "sqlite://signpost.db");
+        assert_eq!(settings.session.idle_minutes, 30);
+
+        let toml = file("[database]\nurl = \"sqlite://file.db\"\n[session]\nidle_minutes = 10\n");
+        let env = vars(&[("SIGNPOST_SESSION__IDLE_MINUTES", "20")]);
+        let settings = Settings::load_from(Some(toml.path()), &env, Overrides::default()).unwrap();
+        assert_eq!(settings.database.url, "sqlite://file.db");
+        assert_eq!(settings.session.idle_minutes, 20);
+
+        let overrides = Overrides {
+            database_url: Some("sqlite::memory:".into()),
+            ..Overrides::default()
+        };
+        let settings = Settings::load_from(Some(toml.path()), &env, overrides).unwrap();
+        assert_eq!(settings.database.url, "sqlite::memory:");
+    }
+
+    #[test]
+    fn an_invalid_value_names_the_key_and_what_is_expected() {
+        let env = vars(&[("SIGNPOST_SESSION__IDLE_MINUTES", "soon")]);
+        let err = Settings::load_from(None, &env, Overrides::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("session.idle_minutes"), "{message}");
+
+        let env = vars(&[("SIGNPOST_LOG__FORMAT", "xml")]);
+        let message = Settings::load_from(None, &env, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("log.format") && message.contains("json"),
+            "{message}"
+        );
+
+        let env = vars(&[("SIGNPOST_SESSION__IDLE_MINUTES", "0")]);
+        let message = Settings::load_from(None, &env, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("between 1 and 1440"), "{message}");
+    }
+
+    #[test]
+    fn unknown_settings_in_a_file_are_refused() {
+        let toml = file("[databse]\nurl = \"x\"\n");
+        let message = Settings::load_from(Some(toml.path()), &vars(&[]), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("databse"), "{message}");
+    }
+
+    #[test]
+    fn secrets_come_only_from_the_environment() {
+        let toml = file("[telegram]\ntoken = \"123:abc\"\n");
+        let message = Settings::load_from(Some(toml.path()), &vars(&[]), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("SIGNPOST_TELEGRAM__TOKEN"), "{message}");
+        assert!(!message.contains("123:abc"), "{message}");
+
+        let env = vars(&[("SIGNPOST_TELEGRAM__TOKEN", "123:abc")]);
+        let settings = Settings::load_from(None, &env, Overrides::default()).unwrap();
+        let token = settings.telegram.token.as_ref().unwrap();
+        assert_eq!(token.expose_secret(), "123:abc");
+        assert!(!format!("{settings:?}").contains("123:abc"));
+    }
+
+    #[test]
+    fn other_signpost_variables_are_not_settings() {
+        let env = vars(&[
+            ("SIGNPOST_TEST_POSTGRES_URL", "postgres://x"),
+            ("SIGNPOST_CHAT__DATE", "2026-11-24"),
+        ]);
+        let settings = Settings::load_from(None, &env, Overrides::default()).unwrap();
+        assert_eq!(settings.chat.date, "2026-11-24".parse().ok());
+    }
+}

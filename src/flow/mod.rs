@@ -1,0 +1,221 @@
+//! Conversation flows: the checked, loaded form of the TOML files in `flows/`.
+//!
+//! Invariant: a [`FlowSet`] only exists once every file has parsed and every
+//! check has passed (see [`load`]). Every step and flow reference inside it
+//! resolves, every pattern has compiled, and no chain of steps loops without
+//! waiting for the person, so the engine can follow references without
+//! checking them again.
+
+mod load;
+pub mod text;
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+pub(crate) use load::normalise_word;
+pub use load::{Diagnostic, Diagnostics, GLOBAL_FILE, LoadError, Severity, check_dir, load_dir};
+use text::LocalText;
+
+/// Where a step lives: which flow, which step. Only valid for the [`FlowSet`]
+/// it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StepRef {
+    pub(crate) flow: u16,
+    pub(crate) step: u16,
+}
+
+/// The most options a step may offer: channels such as Telegram show them as
+/// buttons, and more than this stops being a choice.
+pub const MAX_OPTIONS: usize = 10;
+
+/// The longest option label, in characters, that fits on a phone button.
+pub const MAX_LABEL_CHARS: usize = 24;
+
+/// The six commands that work from anywhere in every conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CommandName {
+    Start,
+    Urgent,
+    Help,
+    Privacy,
+    Stop,
+    Forget,
+}
+
+impl CommandName {
+    pub const ALL: [CommandName; 6] = [
+        CommandName::Start,
+        CommandName::Urgent,
+        CommandName::Help,
+        CommandName::Privacy,
+        CommandName::Stop,
+        CommandName::Forget,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandName::Start => "start",
+            CommandName::Urgent => "urgent",
+            CommandName::Help => "help",
+            CommandName::Privacy => "privacy",
+            CommandName::Stop => "stop",
+            CommandName::Forget => "forget",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        CommandName::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// All the flows, commands and standard messages, checked and ready to run.
+#[derive(Debug)]
+pub struct FlowSet {
+    pub(crate) flows: Vec<Flow>,
+    /// Whole-message words (commands and keywords, normalised) and what they do.
+    pub(crate) words: HashMap<String, Trigger>,
+    /// Checked on every message before anything else.
+    pub(crate) interrupts: Vec<Interrupt>,
+    /// Patterns that start a flow when the current step cannot use a message.
+    pub(crate) start_patterns: Vec<(Regex, u16)>,
+    pub(crate) commands: Commands,
+    pub(crate) messages: Messages,
+}
+
+/// What each global command does.
+#[derive(Debug)]
+pub(crate) struct Commands {
+    pub(crate) start: u16,
+    pub(crate) urgent: u16,
+    pub(crate) help: u16,
+    pub(crate) privacy: u16,
+    pub(crate) stop: LocalText,
+    pub(crate) forget: LocalText,
+}
+
+/// What a whole-message word leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    Command(CommandName),
+    Flow(u16),
+}
+
+#[derive(Debug)]
+pub(crate) struct Interrupt {
+    pub(crate) id: String,
+    pub(crate) patterns: Vec<Regex>,
+    pub(crate) flow: u16,
+}
+
+/// The bot's standard replies.
+#[derive(Debug)]
+pub(crate) struct Messages {
+    pub(crate) not_understood: LocalText,
+    pub(crate) too_long: LocalText,
+    pub(crate) search_failed: LocalText,
+}
+
+#[derive(Debug)]
+pub(crate) struct Flow {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) steps: Vec<Step>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Step {
+    pub(crate) id: String,
+    pub(crate) say: Option<LocalText>,
+    pub(crate) options: Vec<Choice>,
+    pub(crate) action: Action,
+}
+
+/// What a step does after saying its words.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Wait for the person to choose one of the options.
+    Choose,
+    /// Wait for a typed answer (or one of the options).
+    Capture { capture: Capture, next: StepRef },
+    /// Ask the caller to search the directory, then show the results.
+    Search {
+        search: SearchSpec,
+        if_none: StepRef,
+    },
+    /// Carry straight on to another step.
+    Next(StepRef),
+    /// End the conversation.
+    End,
+}
+
+#[derive(Debug)]
+pub(crate) struct Choice {
+    pub(crate) label: LocalText,
+    /// Variables to set when chosen, in the order written.
+    pub(crate) set: Vec<(String, String)>,
+    pub(crate) target: Target,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    Step(StepRef),
+    /// Back to where the person was before an interruption.
+    Resume,
+}
+
+#[derive(Debug)]
+pub(crate) struct Capture {
+    pub(crate) into: String,
+    pub(crate) pattern: Regex,
+    pub(crate) retry: LocalText,
+}
+
+/// A search whose filters are filled in from the conversation's variables.
+#[derive(Debug)]
+pub(crate) struct SearchSpec {
+    pub(crate) category: Option<text::Template>,
+    pub(crate) area: Option<text::Template>,
+    pub(crate) when: Option<text::Template>,
+    pub(crate) include_online: bool,
+    pub(crate) limit: u8,
+}
+
+impl FlowSet {
+    pub(crate) fn step(&self, at: StepRef) -> &Step {
+        &self.flows[usize::from(at.flow)].steps[usize::from(at.step)]
+    }
+
+    pub(crate) fn first_step(&self, flow: u16) -> StepRef {
+        StepRef { flow, step: 0 }
+    }
+
+    /// The flow and step ids of a step, for reports and tests.
+    pub fn step_name(&self, at: StepRef) -> (&str, &str) {
+        let flow = &self.flows[usize::from(at.flow)];
+        (&flow.id, &flow.steps[usize::from(at.step)].id)
+    }
+
+    /// Every step, with how many options it offers, in file order.
+    pub fn steps(&self) -> impl Iterator<Item = (StepRef, usize)> + '_ {
+        self.flows.iter().enumerate().flat_map(|(f, flow)| {
+            flow.steps.iter().enumerate().map(move |(s, step)| {
+                let at = StepRef {
+                    flow: f as u16,
+                    step: s as u16,
+                };
+                (at, step.options.len())
+            })
+        })
+    }
+
+    /// The ids and titles of the flows, in load order.
+    pub fn flows(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.flows.iter().map(|f| (f.id.as_str(), f.title.as_str()))
+    }
+
+    /// The ids of the interrupts, in the order they are checked.
+    pub fn interrupt_ids(&self) -> impl Iterator<Item = &str> {
+        self.interrupts.iter().map(|i| i.id.as_str())
+    }
+}

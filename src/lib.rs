@@ -1,0 +1,38 @@
+//! Signpost: an anonymous chat bot that helps lonely people find local
+//! support.
+//!
+//! A person writes to the bot; the [`engine`] runs the conversation flows
+//! written in TOML (see `flows/README.md`) and, when a flow asks for it, the
+//! [`bot`] searches the [`directory`] of local groups and services. Channels
+//! such as the [`channel::console`] carry messages in and out.
+//!
+//! # Layout
+//!
+//! - [`flow`]: loading and checking flow files into a [`flow::FlowSet`].
+//! - [`engine`]: the pure conversation engine (no I/O, no clock).
+//! - [`message`]: channel-neutral messages in and out.
+//! - [`search`]: what can be searched for: categories, areas, times.
+//! - [`directory`]: the SQLite directory and its sample data.
+//! - [`bot`]: runs the engine and performs its searches.
+//! - [`session`]: conversations in memory, with idle expiry.
+//! - [`channel`]: adapters for messaging services (the console so far).
+//! - [`config`] and [`telemetry`]: settings and logs.
+//! - [`app`]: what each command-line command does.
+//!
+//! # Privacy
+//!
+//! Nothing a person types and nothing that identifies them is written to
+//! disk or to a log. See the invariants in [`message`], [`session`] and
+//! [`telemetry`].
+
+pub mod app;
+pub mod bot;
+pub mod channel;
+pub mod config;
+pub mod directory;
+pub mod engine;
+pub mod flow;
+pub mod message;
+pub mod search;
+pub mod session;
+pub mod telemetry;

@@ -1,0 +1,142 @@
+//! The `signpost` command: parses the command line and hands over to the
+//! library (see `signpost::app`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use signpost::config::{LogFormat, Overrides, Settings};
+
+/// Signpost helps people who feel lonely find local support, anonymously.
+///
+/// Settings come from built-in defaults, then signpost.toml (or --config),
+/// then SIGNPOST_<SECTION>__<KEY> environment variables, then these options.
+#[derive(Parser)]
+#[command(name = "signpost", version, propagate_version = true)]
+struct Cli {
+    /// Read settings from this TOML file instead of ./signpost.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The directory database, such as sqlite://signpost.db [setting: database.url].
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+
+    /// The folder of conversation flows [setting: flows.dir; default: flows].
+    #[arg(long, global = true, value_name = "DIR")]
+    flows: Option<PathBuf>,
+
+    /// How to write logs to standard error [setting: log.format]. RUST_LOG sets the level.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Talk to the bot in this terminal, one message per line.
+    ///
+    /// Options are numbered: type the number or the words. Works piped too:
+    /// printf '/start\n1\n' | signpost chat --demo
+    Chat {
+        /// Use an in-memory directory filled with made-up sample data.
+        #[arg(long)]
+        demo: bool,
+        /// Treat this day as today, for repeatable conversations [setting: chat.date].
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+    },
+    /// Work with conversation flows.
+    Flows {
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
+    /// Create or update the database schema.
+    Migrate,
+    /// Work with the directory of organisations and activities.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FlowsCommand {
+    /// Check flow files and list every problem with its file and line.
+    ///
+    /// Exits with status 1 if there is any error; warnings alone pass.
+    Check {
+        /// The folder to check [default: the flows setting].
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Load the bundled sample directory (made-up Kirklees groups), replacing
+    /// any earlier copy of it.
+    LoadSample,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let chat_date = match &cli.command {
+        Command::Chat { date, .. } => *date,
+        _ => None,
+    };
+    let overrides = Overrides {
+        database_url: cli.database.clone(),
+        flows_dir: cli.flows.clone(),
+        log_format: cli.log_format,
+        chat_date,
+    };
+    let settings = match Settings::load(cli.config.as_deref(), overrides) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The console conversation shares the terminal with the logs: keep them quiet.
+    let default_level = match cli.command {
+        Command::Chat { .. } => "warn",
+        _ => "info",
+    };
+    signpost::telemetry::init(settings.log.format, default_level);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Chat { demo, .. } => signpost::app::chat(&settings, demo).await.map(|()| true),
+            Command::Flows {
+                command: FlowsCommand::Check { dir },
+            } => Ok(signpost::app::check_flows(
+                dir.as_deref().unwrap_or(&settings.flows.dir),
+            )),
+            Command::Migrate => signpost::app::migrate(&settings).await.map(|()| true),
+            Command::Directory {
+                command: DirectoryCommand::LoadSample,
+            } => signpost::app::load_sample(&settings).await.map(|()| true),
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
