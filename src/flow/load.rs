@@ -368,6 +368,14 @@ impl Loader {
         });
     }
 
+    /// The name of a file within the flow folder, for messages that point
+    /// from one file to another.
+    fn file_name(&self, file: FileIndex) -> String {
+        let path = &self.sources[file].path;
+        path.file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
     fn error(&mut self, at: At, message: String) {
         self.report(Severity::Error, at, message);
     }
@@ -464,7 +472,10 @@ impl Loader {
         let global = self.resolve_global(&index, file, raw_global, &parsed);
 
         self.check_variables(&parsed, &flows);
-        self.check_reachable(&parsed, &flows, global.as_ref());
+        // What is reachable is only known once every reference resolves.
+        if self.count_errors() == 0 {
+            self.check_reachable(&parsed, &flows, global.as_ref());
+        }
         self.check_loops(&parsed, &flows);
         self.check_languages();
 
@@ -503,7 +514,7 @@ impl Loader {
             let id_at = at(flow.file, id.span());
             self.check_id(id_at, "flow", id.get_ref());
             if let Some(&(first_file, _)) = index.flows.get(id.get_ref()) {
-                let first = self.sources[first_file].path.display().to_string();
+                let first = self.file_name(first_file);
                 self.error(
                     id_at,
                     format!(
@@ -663,6 +674,13 @@ impl Loader {
             return None;
         }
         let waits = matches!(actions.first(), None | Some(&"capture") | Some(&"search"));
+        let asks = raw.options.is_some() || raw.capture.is_some();
+        if asks && raw.say.is_none() && raw.search.is_none() {
+            self.error(
+                step_at,
+                format!("step \"{id}\" waits for an answer but says nothing: add say = \"...\" with the question"),
+            );
+        }
         if !options.is_empty() && !waits {
             self.error(
                 step_at,
@@ -1301,7 +1319,7 @@ impl Loader {
                 self.error(word_at, format!("{whose} has an empty word: remove it"));
                 continue;
             }
-            if let Some(command) = key.strip_prefix('/') {
+            if let Some(command) = word.get_ref().trim().strip_prefix('/') {
                 let ok = (1..=32).contains(&command.len())
                     && command
                         .bytes()
@@ -1319,7 +1337,7 @@ impl Loader {
                 Some(_) => {
                     let first = defined[&key];
                     let (line, _) = self.sources[first.file].position(first.offset);
-                    let first_path = self.sources[first.file].path.display().to_string();
+                    let first_path = self.file_name(first.file);
                     self.error(
                         word_at,
                         format!("\"{}\" of {whose} is already used at {first_path}:{line}: each word can start only one thing", word.get_ref()),
@@ -1570,7 +1588,11 @@ struct Index {
 /// The form in which whole-message words are compared: lower case, single
 /// spaces, no surrounding punctuation, and `/cmd@botname` cut to `/cmd`.
 pub(crate) fn normalise_word(text: &str) -> String {
-    let lowered = text.to_lowercase();
+    // Phone keyboards send curly quotes: compare them as straight ones.
+    let lowered = text
+        .to_lowercase()
+        .replace(['\u{2018}', '\u{2019}'], "'")
+        .replace(['\u{201c}', '\u{201d}'], "\"");
     let trimmed = lowered.trim_matches(|c: char| {
         c.is_whitespace() || matches!(c, '.' | ',' | '!' | '?' | '"' | '\'')
     });
@@ -1590,7 +1612,7 @@ fn explain_toml_error(message: &str) -> String {
         return format!("unknown key {field}: the keys allowed here are {expected}");
     }
     if let Some(rest) = message.strip_prefix("missing field ") {
-        return format!("{rest} is missing here: add it");
+        return format!("{rest} is missing from this table: add it (see flows/README.md)");
     }
     message.to_owned()
 }
@@ -1627,6 +1649,7 @@ mod tests {
         assert_eq!(normalise_word("  Main   Menu! "), "main menu");
         assert_eq!(normalise_word("/START@SignpostBot please"), "/start");
         assert_eq!(normalise_word("/menu"), "/menu");
+        assert_eq!(normalise_word("I\u{2019}ve lost someone"), "i've lost someone");
     }
 
     #[test]
