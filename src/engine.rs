@@ -321,10 +321,10 @@ impl<'a> TurnBuilder<'a> {
     /// Goes to `flow`, remembering where the person was so that an option
     /// with `resume = true` can take them back.
     fn interrupt_to(&mut self, flow: u16) -> Next {
-        if let Some(at) = self.session.waiting.or(self.session.searching) {
-            if at.flow != flow {
-                self.session.resume = Some(at);
-            }
+        if let Some(at) = self.session.waiting.or(self.session.searching)
+            && at.flow != flow
+        {
+            self.session.resume = Some(at);
         }
         self.enter(self.flows.first_step(flow))
     }

@@ -39,8 +39,14 @@ fn the_readme_pipe_example_shows_the_menu_then_the_first_question() {
     let output = chat(&["--demo", "--date", "2026-11-24"], b"/start\n1\n");
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert!(stdout.starts_with("(Demo: the directory holds made-up sample data"), "{stdout}");
-    assert!(stdout.contains("I'm Signpost, an automated service"), "{stdout}");
+    assert!(
+        stdout.starts_with("(Demo: the directory holds made-up sample data"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("I'm Signpost, an automated service"),
+        "{stdout}"
+    );
     assert!(stdout.contains("\n1. Find something to do\n"), "{stdout}");
     assert!(stdout.contains("Which area would suit you?"), "{stdout}");
     assert!(stdout.contains("\n1. Huddersfield\n"), "{stdout}");
@@ -49,11 +55,15 @@ fn the_readme_pipe_example_shows_the_menu_then_the_first_question() {
 
 #[test]
 fn a_few_exchanges_find_knit_and_natter_on_a_tuesday() {
-    let output = chat(&["--demo", "--date", "2026-11-24"], b"/start\n1\nHuddersfield\nMeet people\ntoday\n");
+    let output = chat(
+        &["--demo", "--date", "2026-11-24"],
+        b"/start\n1\nHuddersfield\nMeet people\ntoday\n",
+    );
     assert!(output.status.success());
     let stdout = text(&output.stdout);
     assert!(
-        stdout.contains("Knit and Natter\n") && stdout.contains("Tuesdays 10:00 to 12:00, next today\nHuddersfield Library"),
+        stdout.contains("Knit and Natter\n")
+            && stdout.contains("Tuesdays 10:00 to 12:00, next today\nHuddersfield Library"),
         "{stdout}"
     );
 }
@@ -65,7 +75,10 @@ fn output_is_the_same_for_the_same_input_and_date() {
     let second = chat(&["--demo", "--date", "2026-11-24"], input);
     assert_eq!(first.stdout, second.stdout);
     let env_date = signpost_with_env_date(input);
-    assert_eq!(first.stdout, env_date.stdout, "SIGNPOST_CHAT__DATE fixes the date too");
+    assert_eq!(
+        first.stdout, env_date.stdout,
+        "SIGNPOST_CHAT__DATE fixes the date too"
+    );
 }
 
 fn signpost_with_env_date(input: &[u8]) -> Output {
@@ -94,13 +107,31 @@ fn the_console_survives_blank_long_binary_and_control_input() {
     input.extend_from_slice("😀🙂 ∑ ßtraße\n".as_bytes());
     input.extend_from_slice(b"1"); // no final line break
     let output = chat(&["--demo", "--date", "2026-11-24"], &input);
-    assert!(output.status.success(), "exit {:?}: {}", output.status, text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        text(&output.stderr)
+    );
     let stdout = text(&output.stdout);
-    assert_eq!(stdout.matches("That message is a bit long for me").count(), 2, "{stdout}");
-    assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{7}'), "control characters echoed");
-    assert!(stdout.contains("Sorry, I didn't understand that"), "{stdout}");
+    assert_eq!(
+        stdout.matches("That message is a bit long for me").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "control characters echoed"
+    );
+    assert!(
+        stdout.contains("Sorry, I didn't understand that"),
+        "{stdout}"
+    );
     // The last line, without a line break, still chooses option 1.
-    assert!(stdout.trim_end().ends_with("9. I need urgent help"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("9. I need urgent help"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Which area would suit you?"), "{stdout}");
     assert!(text(&output.stderr).is_empty(), "{}", text(&output.stderr));
 }
@@ -108,7 +139,10 @@ fn the_console_survives_blank_long_binary_and_control_input() {
 #[test]
 fn a_broken_flow_is_refused_with_its_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("flows"), dir.path());
+    copy_dir(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("flows"),
+        dir.path(),
+    );
     let find = dir.path().join("find.toml");
     let original = std::fs::read_to_string(&find).unwrap();
     let broken = original.replacen("go = \"when\"", "go = \"wehn\"", 1);
@@ -116,12 +150,22 @@ fn a_broken_flow_is_refused_with_its_file_and_line() {
     std::fs::write(&find, &broken).unwrap();
     let line = broken.lines().position(|l| l.contains("\"wehn\"")).unwrap() + 1;
 
-    let check = signpost().args(["flows", "check"]).arg(dir.path()).output().unwrap();
+    let check = signpost()
+        .args(["flows", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(check.status.code(), Some(1));
     let stdout = text(&check.stdout);
     let expected = format!("{}:{line}:", find.display());
-    assert!(stdout.contains(&expected), "wanted {expected} in:\n{stdout}");
-    assert!(stdout.contains("to unknown step \"wehn\" (did you mean \"when\"?)"), "{stdout}");
+    assert!(
+        stdout.contains(&expected),
+        "wanted {expected} in:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("to unknown step \"wehn\" (did you mean \"when\"?)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 error(s)"), "{stdout}");
 
     let chat = signpost()
@@ -132,29 +176,50 @@ fn a_broken_flow_is_refused_with_its_file_and_line() {
         .output()
         .unwrap();
     assert_eq!(chat.status.code(), Some(1));
-    assert!(chat.stdout.is_empty(), "chat must not start: {}", text(&chat.stdout));
+    assert!(
+        chat.stdout.is_empty(),
+        "chat must not start: {}",
+        text(&chat.stdout)
+    );
     let stderr = text(&chat.stderr);
-    assert!(stderr.contains(&expected) && stderr.contains("signpost flows check"), "{stderr}");
+    assert!(
+        stderr.contains(&expected) && stderr.contains("signpost flows check"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn the_shipped_flows_pass_the_check() {
     let output = signpost().args(["flows", "check"]).output().unwrap();
     assert!(output.status.success());
-    assert!(text(&output.stdout).contains("are ready, with no problems."), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("are ready, with no problems."),
+        "{}",
+        text(&output.stdout)
+    );
 }
 
 #[test]
 fn migrate_and_load_sample_work_on_a_fresh_database_file() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("directory.db").display());
-    let migrate = signpost().args(["--database", &url, "migrate"]).output().unwrap();
+    let migrate = signpost()
+        .args(["--database", &url, "migrate"])
+        .output()
+        .unwrap();
     assert!(migrate.status.success(), "{}", text(&migrate.stderr));
     assert!(text(&migrate.stdout).contains("The database is up to date"));
     for _ in 0..2 {
-        let load = signpost().args(["--database", &url, "directory", "load-sample"]).output().unwrap();
+        let load = signpost()
+            .args(["--database", &url, "directory", "load-sample"])
+            .output()
+            .unwrap();
         assert!(load.status.success(), "{}", text(&load.stderr));
-        assert!(text(&load.stdout).contains("45 activities"), "{}", text(&load.stdout));
+        assert!(
+            text(&load.stdout).contains("45 activities"),
+            "{}",
+            text(&load.stdout)
+        );
     }
     let output = {
         let mut child = signpost()
@@ -164,11 +229,20 @@ fn migrate_and_load_sample_work_on_a_fresh_database_file() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(b"/start\n1\n1\n1\n1\n").unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"/start\n1\n1\n1\n1\n")
+            .unwrap();
         child.wait_with_output().unwrap()
     };
     let stdout = text(&output.stdout);
-    assert_eq!(stdout.matches("Knit and Natter\n").count(), 1, "loading twice must not duplicate:\n{stdout}");
+    assert_eq!(
+        stdout.matches("Knit and Natter\n").count(),
+        1,
+        "loading twice must not duplicate:\n{stdout}"
+    );
 }
 
 #[test]
@@ -180,7 +254,10 @@ fn a_bad_setting_is_one_clear_error_naming_the_key() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(stderr.starts_with("error: invalid configuration"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid configuration"),
+        "{stderr}"
+    );
     assert!(stderr.contains("session.idle_minutes"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
@@ -200,10 +277,16 @@ fn every_command_has_useful_help() {
         assert!(output.status.success(), "{args:?}");
         let help = text(&output.stdout);
         assert!(help.contains("Usage: signpost"), "{args:?}: {help}");
-        assert!(help.contains("--database <URL>"), "{args:?} lacks the global options: {help}");
+        assert!(
+            help.contains("--database <URL>"),
+            "{args:?} lacks the global options: {help}"
+        );
     }
     let chat = text(&signpost().args(["chat", "--help"]).output().unwrap().stdout);
-    assert!(chat.contains("--demo") && chat.contains("--date <YYYY-MM-DD>"), "{chat}");
+    assert!(
+        chat.contains("--demo") && chat.contains("--date <YYYY-MM-DD>"),
+        "{chat}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -64,7 +64,10 @@ fn every_broken_flow_is_reported_with_its_file_line_and_column() {
         .map(|entry| entry.unwrap().path())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 20, "expected a case for every kind of problem");
+    assert!(
+        cases.len() >= 20,
+        "expected a case for every kind of problem"
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let text = std::fs::read_to_string(case).unwrap();

@@ -39,9 +39,10 @@ fn parse(path: &Path, text: &str) -> Transcript {
     for line in text.lines() {
         if inputs.is_empty() && line.starts_with('#') {
             if let Some(value) = line.strip_prefix("# date:") {
-                date = Some(value.trim().parse().unwrap_or_else(|err| {
-                    panic!("{}: bad date {value:?}: {err}", path.display())
-                }));
+                date =
+                    Some(value.trim().parse().unwrap_or_else(|err| {
+                        panic!("{}: bad date {value:?}: {err}", path.display())
+                    }));
             }
             header.push(line.to_owned());
         } else if let Some(input) = line.strip_prefix("> ") {
@@ -50,16 +51,32 @@ fn parse(path: &Path, text: &str) -> Transcript {
             inputs.push(String::new());
         }
     }
-    let date = date.unwrap_or_else(|| panic!("{}: add a `# date: YYYY-MM-DD` line", path.display()));
-    assert!(!inputs.is_empty(), "{}: no `> ` lines to send", path.display());
-    Transcript { header, date, inputs }
+    let date =
+        date.unwrap_or_else(|| panic!("{}: add a `# date: YYYY-MM-DD` line", path.display()));
+    assert!(
+        !inputs.is_empty(),
+        "{}: no `> ` lines to send",
+        path.display()
+    );
+    Transcript {
+        header,
+        date,
+        inputs,
+    }
 }
 
 async fn replay(flows: &Arc<FlowSet>, transcript: &Transcript, events: &mut Vec<Event>) -> String {
     let directory = Directory::in_memory().await.expect("in-memory database");
-    directory.load_sample().await.expect("sample directory loads");
+    directory
+        .load_sample()
+        .await
+        .expect("sample directory loads");
     let bot = Bot::new(Arc::clone(flows), directory);
-    let mut console = Console::new(bot, transcript.date, std::time::Duration::from_secs(30 * 60));
+    let mut console = Console::new(
+        bot,
+        transcript.date,
+        std::time::Duration::from_secs(30 * 60),
+    );
     let mut out = transcript.header.join("\n");
     out.push('\n');
     for input in &transcript.inputs {
@@ -82,7 +99,10 @@ fn root() -> PathBuf {
 #[tokio::test]
 async fn shipped_flows_match_their_transcripts_and_every_path_is_covered() {
     let (flows, warnings) = flow::load_dir(&root().join("flows")).expect("shipped flows load");
-    assert!(warnings.is_empty(), "shipped flows have warnings:\n{warnings}");
+    assert!(
+        warnings.is_empty(),
+        "shipped flows have warnings:\n{warnings}"
+    );
     let flows = Arc::new(flows);
     let update = std::env::var_os("UPDATE_TRANSCRIPTS").is_some();
 

@@ -372,8 +372,10 @@ impl Loader {
     /// from one file to another.
     fn file_name(&self, file: FileIndex) -> String {
         let path = &self.sources[file].path;
-        path.file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     fn error(&mut self, at: At, message: String) {
@@ -1649,7 +1651,10 @@ mod tests {
         assert_eq!(normalise_word("  Main   Menu! "), "main menu");
         assert_eq!(normalise_word("/START@SignpostBot please"), "/start");
         assert_eq!(normalise_word("/menu"), "/menu");
-        assert_eq!(normalise_word("I\u{2019}ve lost someone"), "i've lost someone");
+        assert_eq!(
+            normalise_word("I\u{2019}ve lost someone"),
+            "i've lost someone"
+        );
     }
 
     #[test]

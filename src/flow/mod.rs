@@ -212,7 +212,12 @@ impl FlowSet {
     /// The English label of option `index` of a step, for reports and tests.
     pub fn option_label(&self, at: StepRef, index: usize) -> Option<String> {
         let option = self.step(at).options.get(index)?;
-        Some(option.label.get(&text::Language::english()).render(|_| None))
+        Some(
+            option
+                .label
+                .get(&text::Language::english())
+                .render(|_| None),
+        )
     }
 
     /// The ids and titles of the flows, in load order.
