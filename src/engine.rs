@@ -121,10 +121,28 @@ pub fn handle(flows: &FlowSet, session: Session, inbound: Inbound) -> Turn {
         turn.session.started = true;
         turn.events.push(Event::ConversationStarted);
     }
+    let first_message = turn.events.first() == Some(&Event::ConversationStarted);
     let after = match inbound {
         Inbound::Text(text) => turn.text(&text),
         Inbound::Choice(key) => turn.choice(key),
     };
+    // Everyone hears first that this is an automated service, even when
+    // their first message leads somewhere other than the main menu.
+    let start = flows.commands.start;
+    let saw_menu = turn
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::StepReached(at) if at.flow == start));
+    if first_message && !saw_menu && !turn.replies.is_empty() {
+        let introduction = turn.render(&flows.messages.introduction);
+        turn.replies.insert(
+            0,
+            Reply {
+                text: introduction,
+                options: Vec::new(),
+            },
+        );
+    }
     turn.finish(after)
 }
 
@@ -245,9 +263,10 @@ impl<'a> TurnBuilder<'a> {
             }
             if let Action::Capture { capture, next } = &step.action {
                 if capture.pattern.is_match(raw) {
-                    self.session
-                        .variables
-                        .insert(capture.into.clone(), raw.to_owned());
+                    // Never keep a full postcode, even in memory: keep its
+                    // first half, which is all a search needs.
+                    let value = Area::outcode_of_postcode(raw).unwrap_or_else(|| raw.to_owned());
+                    self.session.variables.insert(capture.into.clone(), value);
                     return self.enter(*next);
                 }
                 self.events.push(Event::AnswerRejected(at));
@@ -321,8 +340,15 @@ impl<'a> TurnBuilder<'a> {
     /// Goes to `flow`, remembering where the person was so that an option
     /// with `resume = true` can take them back.
     fn interrupt_to(&mut self, flow: u16) -> Next {
+        // Moving between urgent help, help and privacy keeps the place the
+        // person left to come here, rather than one of those menus.
+        let commands = &self.flows.commands;
+        let aside = |flow: u16| {
+            [commands.urgent, commands.help, commands.privacy].contains(&flow)
+                || self.flows.interrupts.iter().any(|i| i.flow == flow)
+        };
         if let Some(at) = self.session.waiting.or(self.session.searching)
-            && at.flow != flow
+            && !aside(at.flow)
         {
             self.session.resume = Some(at);
         }
@@ -352,7 +378,17 @@ impl<'a> TurnBuilder<'a> {
         for (name, value) in &option.set {
             self.session.variables.insert(name.clone(), value.clone());
         }
+        let commands = &self.flows.commands;
         match option.target {
+            // Choosing urgent help (or help, or privacy) from a menu is the
+            // same as sending the command: the person can come back after.
+            Target::Step(target)
+                if target.step == 0
+                    && [commands.urgent, commands.help, commands.privacy]
+                        .contains(&target.flow) =>
+            {
+                self.interrupt_to(target.flow)
+            }
             Target::Step(target) => self.enter(target),
             Target::Resume => {
                 let back = self
@@ -370,6 +406,10 @@ impl<'a> TurnBuilder<'a> {
         self.session.waiting = None;
         self.session.searching = None;
         for _ in 0..MAX_HOPS {
+            if at.flow == self.flows.commands.start {
+                // Back at the main menu, there is nothing to carry on with.
+                self.session.resume = None;
+            }
             self.events.push(Event::StepReached(at));
             let step = self.flows.step(at);
             match &step.action {

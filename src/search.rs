@@ -153,8 +153,8 @@ impl fmt::Display for When {
 
 /// Where a person would like to go: a town, or the first half of a postcode.
 ///
-/// A full postcode typed by mistake is cut to its first half at once, so the
-/// rest never reaches the directory.
+/// A full postcode typed by mistake is cut to its first half: the engine
+/// keeps only that in the session, and only that reaches the directory.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Area {
     /// An outward code such as `HD1` or `WF13`, in capitals.
@@ -196,6 +196,21 @@ impl Area {
                 is_outcode(&outcode).then_some(Area::Outcode(outcode))
             }
             _ => Some(Area::Town(joined.to_lowercase())),
+        }
+    }
+}
+
+impl Area {
+    /// If `typed` is a whole postcode ("HD1 2SU", "hd12su"), its first half
+    /// in capitals; otherwise `None` (an outcode alone is not a postcode).
+    pub fn outcode_of_postcode(typed: &str) -> Option<String> {
+        let compact: String = typed.split_whitespace().collect();
+        if compact.len() < 5 || compact.len() > 7 {
+            return None;
+        }
+        match Area::parse(typed)? {
+            Area::Outcode(code) if code.len() + 3 == compact.len() => Some(code),
+            _ => None,
         }
     }
 }
@@ -272,6 +287,15 @@ mod tests {
         assert_eq!(Area::parse("   "), None);
         assert_eq!(Area::parse("AB"), Some(Area::Town("ab".into())));
         assert_eq!(Area::parse("Ćęś€ą"), Some(Area::Town("ćęś€ą".into())));
+    }
+
+    #[test]
+    fn only_whole_postcodes_are_cut_to_their_first_half() {
+        assert_eq!(Area::outcode_of_postcode("hd1 2su"), Some("HD1".into()));
+        assert_eq!(Area::outcode_of_postcode("WF132AB"), Some("WF13".into()));
+        assert_eq!(Area::outcode_of_postcode("HD1"), None);
+        assert_eq!(Area::outcode_of_postcode("Batley"), None);
+        assert_eq!(Area::outcode_of_postcode("Holme Valley"), None);
     }
 
     #[test]

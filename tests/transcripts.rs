@@ -3,7 +3,8 @@
 //!
 //! Each file in `tests/transcripts/` starts with `#` comment lines (a
 //! `# date: YYYY-MM-DD` line fixes "today"), then alternates `> ` lines (what
-//! the person sends) with the bot's replies as the console prints them. The
+//! the person sends) with the bot's replies as the console prints them
+//! (`# directory: empty` runs it against an empty directory). The
 //! test replays the `> ` lines and compares the whole file. After a deliberate
 //! change of wording, rewrite the files with
 //!
@@ -29,12 +30,16 @@ use signpost::flow::{self, FlowSet};
 struct Transcript {
     header: Vec<String>,
     date: NaiveDate,
+    /// `# directory: empty` runs the conversation with nothing in the
+    /// directory, to reach the steps shown when a search finds nothing.
+    empty_directory: bool,
     inputs: Vec<String>,
 }
 
 fn parse(path: &Path, text: &str) -> Transcript {
     let mut header = Vec::new();
     let mut date = None;
+    let mut empty_directory = false;
     let mut inputs = Vec::new();
     for line in text.lines() {
         if inputs.is_empty() && line.starts_with('#') {
@@ -43,6 +48,15 @@ fn parse(path: &Path, text: &str) -> Transcript {
                     Some(value.trim().parse().unwrap_or_else(|err| {
                         panic!("{}: bad date {value:?}: {err}", path.display())
                     }));
+            }
+            if let Some(value) = line.strip_prefix("# directory:") {
+                assert_eq!(
+                    value.trim(),
+                    "empty",
+                    "{}: the only directory option is `empty`",
+                    path.display()
+                );
+                empty_directory = true;
             }
             header.push(line.to_owned());
         } else if let Some(input) = line.strip_prefix("> ") {
@@ -61,16 +75,19 @@ fn parse(path: &Path, text: &str) -> Transcript {
     Transcript {
         header,
         date,
+        empty_directory,
         inputs,
     }
 }
 
 async fn replay(flows: &Arc<FlowSet>, transcript: &Transcript, events: &mut Vec<Event>) -> String {
     let directory = Directory::in_memory().await.expect("in-memory database");
-    directory
-        .load_sample()
-        .await
-        .expect("sample directory loads");
+    if !transcript.empty_directory {
+        directory
+            .load_sample()
+            .await
+            .expect("sample directory loads");
+    }
     let bot = Bot::new(Arc::clone(flows), directory);
     let mut console = Console::new(
         bot,

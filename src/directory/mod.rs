@@ -188,12 +188,13 @@ impl Directory {
                 Some(listing)
             })
             .collect();
-        // Dated activities first, soonest first; then ongoing services. In-person
-        // before remote when the time is the same.
+        // Soonest first. Ongoing services (phone lines, befriending schemes)
+        // can be reached today, so they count as today, before today's
+        // timed sessions. In-person before remote when the time is the same.
+        let window_start = window.first.max(today);
         found.sort_by_key(|l| {
             (
-                l.next_date.is_none(),
-                l.next_date,
+                l.next_date.unwrap_or(window_start),
                 start_time(&l.schedule),
                 l.place.is_none(),
                 l.title.clone(),

@@ -65,9 +65,19 @@ fn when(listing: &Listing, today: NaiveDate) -> String {
             format!("{day}s {}{next}", times(*start, *end))
         }
         Schedule::Once { date, start, end } => {
-            format!("{}, {}", relative_day(*date, today), times(*start, *end))
+            let day = relative_day(*date, today);
+            let day = day.strip_prefix("on ").unwrap_or(&day);
+            format!("{}, {}", capitalise(day), times(*start, *end))
         }
         Schedule::Ongoing { availability } => availability.clone(),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -163,6 +173,24 @@ mod tests {
              Just turn up · Call 01632 960101\n\
              Run by Library Friends"
         );
+    }
+
+    #[test]
+    fn one_off_events_start_with_a_capital() {
+        let mut listing = knit_and_natter();
+        listing.schedule = Schedule::Once {
+            date: "2027-01-23".parse().unwrap(),
+            start: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            end: None,
+        };
+        let today = "2026-11-25".parse().unwrap();
+        assert!(card(&listing, today).contains("\nSaturday 23 January 2027, from 10:00\n"));
+        listing.schedule = Schedule::Once {
+            date: today,
+            start: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            end: None,
+        };
+        assert!(card(&listing, today).contains("\nToday, from 10:00\n"));
     }
 
     #[test]

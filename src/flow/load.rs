@@ -260,6 +260,7 @@ struct RawMessages {
     not_understood: Spanned<RawText>,
     too_long: Spanned<RawText>,
     search_failed: Spanned<RawText>,
+    introduction: Spanned<RawText>,
 }
 
 /// Text as written: a plain string, or a table of language code to string.
@@ -1275,6 +1276,7 @@ impl Loader {
                 &raw.messages.search_failed,
                 "the search_failed message",
             ),
+            introduction: self.text(file, &raw.messages.introduction, "the introduction message"),
         };
 
         let mut start_patterns = Vec::new();

@@ -114,6 +114,9 @@ pub(crate) struct Messages {
     pub(crate) not_understood: LocalText,
     pub(crate) too_long: LocalText,
     pub(crate) search_failed: LocalText,
+    /// Said before the first reply when a conversation starts somewhere
+    /// other than the main menu.
+    pub(crate) introduction: LocalText,
 }
 
 #[derive(Debug)]
