@@ -54,13 +54,18 @@ pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         eprintln!("Type a message and press Enter. Send /stop or press Ctrl-D to finish.\n");
     }
-    console::run(
+    let result = console::run(
         console,
         BufReader::new(tokio::io::stdin()),
         tokio::io::stdout(),
     )
-    .await
-    .context("reading from the terminal")
+    .await;
+    match result {
+        // Whoever reads the output has stopped (as `| head` does): that is
+        // the end of the conversation, not an error.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("reading the conversation from standard input or writing it out"),
+    }
 }
 
 /// `signpost flows check`: prints every problem; true if there are no errors.
