@@ -1097,7 +1097,12 @@ impl Loader {
             }
         };
         match raw.get_ref() {
-            RawText::Plain(text) => LocalText::new(parse(self, text), BTreeMap::new()),
+            RawText::Plain(text) => {
+                // Plain text is English only: it lacks every other language.
+                self.texts
+                    .push((text_at, whose.to_owned(), BTreeSet::new()));
+                LocalText::new(parse(self, text), BTreeMap::new())
+            }
             RawText::ByLanguage(versions) => {
                 let mut english = None;
                 let mut translations = BTreeMap::new();
@@ -1566,10 +1571,6 @@ impl Loader {
                 );
             }
         }
-        // Plain strings are English only: they lack every other language.
-        // They are not collected in `texts`, so the check above covers only
-        // tables; report plain strings once per file instead of per text.
-        self.texts = texts;
     }
 }
 
