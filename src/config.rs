@@ -232,13 +232,6 @@ impl Settings {
     }
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings::load_from(None, &HashMap::new(), Overrides::default())
-            .expect("the built-in defaults are valid")
-    }
-}
-
 /// Refuses a configuration file that holds a secret.
 fn check_no_secrets(path: &Path, text: &str) -> Result<(), ConfigError> {
     let table: toml::Table = toml::from_str(text).map_err(|err| ConfigError::File {

@@ -360,12 +360,12 @@ impl<'a> TurnBuilder<'a> {
         if let Ok(n) = number.parse::<usize>() {
             return (1..=step.options.len()).contains(&n).then(|| n - 1);
         }
-        let language = self.session.language();
+        // A label typed in any of its languages chooses the option.
         step.options.iter().position(|option| {
             option.label.versions().any(|(_, label)| {
                 let label = label.render(|name| self.session.variables.get(name).cloned());
                 crate::flow::normalise_word(&label) == word
-            }) || crate::flow::normalise_word(&self.render_in(&option.label, &language)) == word
+            })
         })
     }
 

@@ -350,6 +350,8 @@ struct Loader {
     /// Texts, for the check that every language is complete: where each is
     /// and which languages it has.
     texts: Vec<(At, String, BTreeSet<Language>)>,
+    /// Every flow's start patterns, compiled once while resolving flows.
+    start_patterns: Vec<(Regex, u16)>,
 }
 
 /// A flow file that parsed, with its position in `Loader::sources`.
@@ -582,7 +584,9 @@ impl Loader {
     fn resolve_flow(&mut self, index: &Index, flow_number: u16, flow: &ParsedFlow) -> Option<Flow> {
         let file = flow.file;
         for pattern in &flow.raw.flow.start.patterns {
-            self.compile(file, pattern, false);
+            if let Some(regex) = self.compile(file, pattern, false) {
+                self.start_patterns.push((regex, flow_number));
+            }
         }
         let mut steps = Vec::with_capacity(flow.raw.step.len());
         let mut ok = true;
@@ -705,7 +709,7 @@ impl Loader {
                 let capture = raw.capture.as_ref()?;
                 let parsed_capture = self.resolve_capture(file, id, capture);
                 let next = match &raw.next {
-                    Some(next) => step_target(self, next, "next"),
+                    Some(next) => step_target(self, next, "goes next"),
                     None => {
                         self.error(
                             at(file, capture.span()),
@@ -723,7 +727,7 @@ impl Loader {
                 let search = raw.search.as_ref()?;
                 let spec = self.resolve_search(file, id, search);
                 let if_none = match &raw.if_none {
-                    Some(target) => step_target(self, target, "if_none"),
+                    Some(target) => step_target(self, target, "goes (if_none)"),
                     None => {
                         self.error(
                             at(file, search.span()),
@@ -743,7 +747,7 @@ impl Loader {
                     if_none: if_none?,
                 }
             }
-            Some("next") => Action::Next(step_target(self, raw.next.as_ref()?, "next")?),
+            Some("next") => Action::Next(step_target(self, raw.next.as_ref()?, "goes next")?),
             Some("flow") => Action::Next(flow_target(self, raw.flow.as_ref()?)?),
             Some("end") => Action::End,
             _ => {
@@ -824,8 +828,15 @@ impl Loader {
             }
             1 => {
                 if let Some(go) = &raw.go {
-                    self.resolve_step_ref(index, flow_number, file, step_id, go, "an option")
-                        .map(Target::Step)
+                    self.resolve_step_ref(
+                        index,
+                        flow_number,
+                        file,
+                        step_id,
+                        go,
+                        "has an option that goes",
+                    )
+                    .map(Target::Step)
                 } else if let Some(flow) = &raw.flow {
                     self.resolve_flow_ref(
                         index,
@@ -872,14 +883,7 @@ impl Loader {
                 let suggestion = closest(target.get_ref(), steps.keys())
                     .map(|s| format!(" (did you mean \"{s}\"?)"))
                     .unwrap_or_default();
-                let from = if what == "an option" {
-                    format!("step \"{step_id}\" has an option that goes")
-                } else {
-                    format!("step \"{step_id}\" {what} goes")
-                };
-                let from = from
-                    .replace(" next goes", " goes next")
-                    .replace(" if_none goes", " goes (if_none)");
+                let from = format!("step \"{step_id}\" {what}");
                 self.error(
                     at(file, target.span()),
                     format!(
@@ -1284,19 +1288,7 @@ impl Loader {
             introduction: self.text(file, &raw.messages.introduction, "the introduction message"),
         };
 
-        let mut start_patterns = Vec::new();
-        for (flow_number, flow) in parsed.iter().enumerate() {
-            for pattern in &flow.raw.flow.start.patterns {
-                // Already reported if it does not compile.
-                if let Ok(regex) = RegexBuilder::new(pattern.get_ref())
-                    .case_insensitive(true)
-                    .size_limit(1 << 20)
-                    .build()
-                {
-                    start_patterns.push((regex, flow_number as u16));
-                }
-            }
-        }
+        let start_patterns = std::mem::take(&mut self.start_patterns);
 
         if self.count_errors() != errors_before {
             return None;
