@@ -5,7 +5,10 @@
 //! applied whenever the directory is opened. Nothing about the people using
 //! the bot is ever stored here.
 
+pub mod import;
+pub mod model;
 mod present;
+pub mod recurrence;
 mod sample;
 
 use std::str::FromStr;
