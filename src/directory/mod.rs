@@ -5,6 +5,7 @@
 //! applied whenever the directory is opened. Nothing about the people using
 //! the bot is ever stored here.
 
+pub mod export;
 pub mod import;
 pub mod model;
 mod present;

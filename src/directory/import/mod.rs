@@ -73,3 +73,10 @@ pub struct Parsed {
     pub batch: Batch,
     pub problems: Vec<Problem>,
 }
+
+pub mod datapackage;
+pub mod hsds;
+pub mod html;
+pub mod ics;
+pub mod oruk;
+pub mod taxonomy;
