@@ -35,17 +35,21 @@ pub fn load_flows(dir: &Path) -> anyhow::Result<FlowSet> {
 /// `signpost chat`: a conversation in the terminal.
 pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
     let flows = load_flows(&settings.flows.dir)?;
+    let today = settings.chat.date.unwrap_or_else(today_in_uk);
     let directory = if demo {
         let directory = Directory::in_memory().await?;
         directory
-            .load_sample()
+            .load_sample(today)
             .await
             .context("loading the sample directory")?;
         directory
     } else {
         Directory::open(&settings.database.url).await?
     };
-    let today = settings.chat.date.unwrap_or_else(today_in_uk);
+    directory
+        .refresh_occurrences(today)
+        .await
+        .context("bringing event dates up to date")?;
     let idle = std::time::Duration::from_secs(settings.session.idle_minutes * 60);
     let console = Console::new(Bot::new(Arc::new(flows), directory), today, idle);
     if demo {
@@ -107,11 +111,368 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 /// `signpost directory load-sample`: loads the bundled sample directory.
 pub async fn load_sample(settings: &Settings) -> anyhow::Result<()> {
     let directory = Directory::open(&settings.database.url).await?;
-    let loaded = directory.load_sample().await?;
+    let loaded = directory.load_sample(today_in_uk()).await?;
+    print!("{}", describe_import(&loaded));
     println!(
-        "Loaded the sample directory: {} organisations, {} places and {} activities.\n\
-         It is made-up data for trying Signpost out: remove it before real use.",
-        loaded.organisations, loaded.places, loaded.activities
+        "Loaded the sample directory. It is made-up data for trying Signpost out: \
+         remove it before real use."
     );
+    Ok(())
+}
+
+/// "services: 3 added, 1 updated, 40 unchanged", one line per kind, then
+/// each skipped record with its reason.
+pub fn describe_import(summary: &crate::directory::ImportSummary) -> String {
+    let mut text = String::new();
+    for (kind, counts) in &summary.counts {
+        text.push_str(&format!(
+            "  {kind}: {} added, {} updated, {} unchanged\n",
+            counts.added, counts.updated, counts.unchanged
+        ));
+    }
+    for skipped in &summary.skipped {
+        text.push_str(&format!(
+            "  skipped {}: {}\n",
+            skipped.record, skipped.reason
+        ));
+    }
+    text
+}
+
+/// The attribution ONS postcode data asks for, the default for `geo import`.
+pub const ONS_ATTRIBUTION: &str = "Contains OS data © Crown copyright and database right 2025; \
+Contains Royal Mail data © Royal Mail copyright and database right 2025; \
+Source: Office for National Statistics licensed under the Open Government Licence v.3.0";
+
+/// `signpost directory import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Files to import, or HSDS datapackage folders.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+    /// The name to file the records under [default: each file's name without
+    /// its extension]. Import the same data under the same name to update it.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Give every service in the files this category (repeat for more):
+    /// befriending, social-groups, peer-support, bereavement, carers,
+    /// mental-wellbeing, older-people, young-people, lgbtq, phone-online,
+    /// volunteering, physical-activity.
+    #[arg(long = "category", value_name = "CATEGORY", value_parser = parse_category)]
+    pub categories: Vec<crate::search::Category>,
+    /// Import the valid records of a partly invalid file, listing the rest.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Publish new and changed services at once instead of leaving them for
+    /// review.
+    #[arg(long)]
+    pub publish: bool,
+    /// Treat this day as today [default: today in the UK].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+}
+
+fn parse_category(text: &str) -> Result<crate::search::Category, String> {
+    crate::search::Category::from_slug(text).ok_or_else(|| {
+        format!(
+            "unknown category; use one of {}",
+            crate::search::Category::all_slugs()
+        )
+    })
+}
+
+/// `signpost directory import`: returns false if any file was refused.
+pub async fn import(settings: &Settings, args: &ImportArgs) -> anyhow::Result<bool> {
+    use crate::directory::import::{self, ImportOptions};
+    let directory = Directory::open(&settings.database.url).await?;
+    let today = args.date.unwrap_or_else(today_in_uk);
+    let mut all_good = true;
+    for path in &args.files {
+        let source = match &args.source {
+            Some(source) => source.clone(),
+            None => source_name(path),
+        };
+        let options = ImportOptions {
+            source: source.clone(),
+            categories: args.categories.iter().copied().collect(),
+        };
+        println!("{}:", path.display());
+        let (format, mut parsed) = match import::read(path, &options, today) {
+            Ok(read) => read,
+            Err(problem) => {
+                println!("  refused: {problem}\n  Nothing was imported from this file.");
+                all_good = false;
+                continue;
+            }
+        };
+        println!("  format: {} (source \"{source}\")", format.describe());
+        if !parsed.problems.is_empty() {
+            if !args.skip_invalid {
+                for problem in &parsed.problems {
+                    println!("  problem: {problem}");
+                }
+                println!(
+                    "  refused: {} problem(s). Nothing was imported from this file. \
+                     Mend the file, or give --skip-invalid to import the rest.",
+                    parsed.problems.len()
+                );
+                all_good = false;
+                continue;
+            }
+            for problem in std::mem::take(&mut parsed.problems) {
+                parsed.batch.skipped.push(crate::directory::model::Skipped {
+                    record: problem
+                        .record
+                        .clone()
+                        .unwrap_or_else(|| problem.location.clone()),
+                    reason: format!("{} ({})", problem.message, problem.location),
+                });
+            }
+        }
+        let options = crate::directory::WriteOptions {
+            publish: args.publish,
+            ..crate::directory::WriteOptions::new(today)
+        };
+        let summary = directory
+            .write(&parsed.batch, &options)
+            .await
+            .with_context(|| format!("importing {}", path.display()))?;
+        print!("{}", describe_import(&summary));
+        if summary.changed_nothing() {
+            println!("  Nothing changed: the directory already held all of it.");
+        } else if !args.publish {
+            println!(
+                "  New and changed services wait for review. \
+                 Publish them with: signpost directory publish --source {source}"
+            );
+        }
+    }
+    directory.close().await;
+    Ok(all_good)
+}
+
+/// A file's name without its extension, as a source name.
+fn source_name(path: &Path) -> String {
+    let path = if path.file_name().is_some_and(|n| n == "datapackage.json") {
+        path.parent().unwrap_or(path)
+    } else {
+        path
+    };
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty() && s != ".")
+        .unwrap_or_else(|| "import".to_owned())
+}
+
+/// Formats `directory export` can write.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A JSON list of HSDS 3.0 services with everything nested.
+    HsdsJson,
+}
+
+/// `signpost directory export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "hsds-json")]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `signpost directory export`: the published, unexpired directory.
+pub async fn export(settings: &Settings, args: &ExportArgs) -> anyhow::Result<()> {
+    let directory = Directory::open(&settings.database.url).await?;
+    let batch = directory.published(today_in_uk()).await?;
+    let ExportFormat::HsdsJson = args.format;
+    let json = crate::directory::export::hsds_services(&batch);
+    let text = serde_json::to_string_pretty(&json)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => write_out(&(text + "\n"))?,
+    }
+    Ok(())
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error.
+fn write_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// How `directory search` writes results.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SearchFormat {
+    /// Cards, as the bot shows them.
+    Text,
+    /// One JSON object with the results and the total.
+    Json,
+}
+
+/// `signpost directory search`.
+#[derive(Debug, clap::Args)]
+pub struct SearchArgs {
+    /// Near the first half of a postcode (HD1) or a town (Batley).
+    #[arg(long, value_name = "OUTCODE|TOWN")]
+    pub near: Option<String>,
+    /// How far from --near to look [default: 10].
+    #[arg(long, value_name = "N")]
+    pub radius_km: Option<f64>,
+    /// Only these categories (repeat for more).
+    #[arg(long = "category", value_name = "CATEGORY", value_parser = parse_category)]
+    pub categories: Vec<crate::search::Category>,
+    /// When: today, tomorrow, this-week, this-weekend, any, evenings,
+    /// daytime, or dates as 2026-12-01..2026-12-07; combine with commas
+    /// (this-week,evenings).
+    #[arg(long, value_name = "WHEN", default_value = "any")]
+    pub when: String,
+    /// Only free activities.
+    #[arg(long)]
+    pub free: bool,
+    /// Only phone and online services.
+    #[arg(long, conflicts_with = "in_person")]
+    pub online: bool,
+    /// Only activities at a place.
+    #[arg(long)]
+    pub in_person: bool,
+    /// Only places with step-free access.
+    #[arg(long)]
+    pub step_free: bool,
+    /// Words to look for in names and descriptions.
+    #[arg(long, value_name = "WORDS")]
+    pub text: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SearchFormat,
+    /// Results per page.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// Which page, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub page: u16,
+    /// Treat this day as today [default: today in the UK].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+}
+
+/// `signpost directory search`.
+pub async fn search(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()> {
+    use crate::directory::{AreaMatch, Attendance, SearchQuery};
+    let today = args.date.unwrap_or_else(today_in_uk);
+    let mut query = SearchQuery::new(today);
+    (query.dates, query.part_of_day) =
+        crate::directory::query::parse_when(&args.when, today).map_err(anyhow::Error::msg)?;
+    query.categories = args.categories.iter().copied().collect();
+    if let Some(near) = &args.near {
+        query.near = Some(
+            crate::search::Area::parse(near)
+                .ok_or_else(|| anyhow::anyhow!("--near needs an outcode such as HD1 or a town"))?,
+        );
+    }
+    if let Some(radius) = args.radius_km {
+        anyhow::ensure!(
+            radius > 0.0 && radius <= 1000.0,
+            "--radius-km must be more than 0 and at most 1000"
+        );
+        query.radius_km = radius;
+    }
+    query.free_only = args.free;
+    query.step_free_only = args.step_free;
+    query.attendance = match (args.online, args.in_person) {
+        (true, _) => Attendance::Online,
+        (_, true) => Attendance::InPerson,
+        _ => Attendance::Any,
+    };
+    query.text = args.text.clone().filter(|t| !t.trim().is_empty());
+    query.limit = usize::from(args.limit);
+    query.offset = usize::from(args.page - 1) * query.limit;
+    if args.date.is_none() {
+        query.not_before = Some(chrono::Utc::now());
+    }
+
+    let directory = Directory::open(&settings.database.url).await?;
+    directory.refresh_occurrences(today).await?;
+    let found = directory.search(&query).await?;
+    directory.close().await;
+    let text = match args.format {
+        SearchFormat::Json => {
+            let listings: Vec<serde_json::Value> = found
+                .listings
+                .iter()
+                .map(|l| crate::directory::query::listing_json(l))
+                .collect();
+            let json = serde_json::json!({
+                "total": found.total,
+                "page": args.page,
+                "area_known": found.area != AreaMatch::Unknown,
+                "results": listings,
+            });
+            serde_json::to_string_pretty(&json)? + "\n"
+        }
+        SearchFormat::Text => {
+            let mut text = String::new();
+            if found.area == AreaMatch::Unknown {
+                text.push_str(
+                    "I don't know that place. Try the first half of a postcode, such as HD1, \
+                     or a town name.\n",
+                );
+            } else if found.total == 0 {
+                text.push_str("Nothing matches. Try a wider area, any day, or fewer filters.\n");
+            } else {
+                let first = query.offset + 1;
+                let last = query.offset + found.listings.len();
+                text.push_str(&format!(
+                    "{} found; showing {first} to {last}.\n",
+                    found.total
+                ));
+                for listing in &found.listings {
+                    text.push('\n');
+                    text.push_str(&crate::directory::card(listing, today));
+                    text.push('\n');
+                }
+            }
+            text
+        }
+    };
+    write_out(&text)
+}
+
+/// `signpost directory publish`.
+pub async fn publish(settings: &Settings, source: &str) -> anyhow::Result<()> {
+    let directory = Directory::open(&settings.database.url).await?;
+    let published = directory.publish_source(source).await?;
+    println!("Published {published} service(s) from \"{source}\".");
+    Ok(())
+}
+
+/// `signpost directory refresh`.
+pub async fn refresh(settings: &Settings) -> anyhow::Result<()> {
+    let directory = Directory::open(&settings.database.url).await?;
+    let written = directory.rebuild_occurrences(today_in_uk()).await?;
+    println!("Rebuilt {written} occurrence(s), twelve weeks ahead.");
+    Ok(())
+}
+
+/// `signpost geo import`.
+pub async fn geo_import(
+    settings: &Settings,
+    file: &Path,
+    dataset: Option<String>,
+    attribution: &str,
+) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let rows = crate::directory::geo::parse_outcodes(&text)
+        .map_err(|err| anyhow::anyhow!("{}: {err}. Nothing was imported.", file.display()))?;
+    let dataset = dataset.unwrap_or_else(|| source_name(file));
+    let directory = Directory::open(&settings.database.url).await?;
+    let loaded = directory
+        .import_outcodes(&dataset, attribution, &rows)
+        .await?;
+    println!("Loaded {loaded} outcode centres as \"{dataset}\".\nAttribution: {attribution}");
     Ok(())
 }

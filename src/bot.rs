@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use crate::directory::{Directory, card};
+use crate::directory::{AreaMatch, Directory, SearchQuery, card};
 use crate::engine::{self, After, Event, Session};
 use crate::flow::FlowSet;
 use crate::message::{Inbound, Reply};
@@ -66,9 +66,13 @@ impl Bot {
             let outcome = match after {
                 After::Search(session, request) if searches < MAX_SEARCHES_PER_MESSAGE => {
                     searches += 1;
-                    let next = match self.directory.search(&request, today).await {
-                        Ok(listings) => {
-                            let cards = listings.iter().map(|l| card(l, today)).collect();
+                    let query = SearchQuery::from_request(&request, today);
+                    let next = match self.directory.search(&query).await {
+                        Ok(found) if found.area == AreaMatch::Unknown => {
+                            engine::area_unknown(&self.flows, session)
+                        }
+                        Ok(found) => {
+                            let cards = found.listings.iter().map(|l| card(l, today)).collect();
                             engine::show_results(&self.flows, session, cards)
                         }
                         Err(err) => {

@@ -180,6 +180,23 @@ pub fn show_results(flows: &FlowSet, session: Session, cards: Vec<String>) -> Tu
     turn.finish(after)
 }
 
+/// Says the place searched for is not one the directory knows, then goes
+/// on as if nothing was found, so the person can widen or change the search.
+pub fn area_unknown(flows: &FlowSet, session: Session) -> Turn {
+    let mut turn = TurnBuilder::new(flows, session);
+    let Some(at) = turn.session.searching.take() else {
+        return turn.finish(Next::Wait);
+    };
+    turn.events.push(Event::ResultsShown { step: at, count: 0 });
+    let text = turn.render(&flows.messages.unknown_area);
+    turn.say(text);
+    let after = match &flows.step(at).action {
+        Action::Search { if_none, .. } => turn.enter(*if_none),
+        _ => Next::Wait,
+    };
+    turn.finish(after)
+}
+
 /// Says sorry when the directory could not be searched, and goes back to
 /// the main menu so the person is never left without options.
 pub fn search_failed(flows: &FlowSet, session: Session) -> Turn {
@@ -469,8 +486,15 @@ impl<'a> TurnBuilder<'a> {
             category: Category::from_slug(value(&spec.category).trim()),
             area: Area::parse(&value(&spec.area)),
             when: When::from_slug(value(&spec.when).trim()).unwrap_or(When::Any),
-            include_online: spec.include_online,
+            include_online: match value(&spec.online).trim() {
+                "include" | "only" => true,
+                "exclude" => false,
+                _ => spec.include_online,
+            },
+            online_only: value(&spec.online).trim() == "only",
+            radius_km: value(&spec.radius_km).trim().parse().ok(),
             limit: spec.limit,
+            page: 0,
         }
     }
 

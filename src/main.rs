@@ -61,6 +61,27 @@ enum Command {
         #[command(subcommand)]
         command: DirectoryCommand,
     },
+    /// Work with place data, for "near HD1" searches.
+    Geo {
+        #[command(subcommand)]
+        command: GeoCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GeoCommand {
+    /// Load outcode centres from a CSV file with outcode, lat and lon columns.
+    ///
+    /// Loading the same dataset again replaces it.
+    Import {
+        file: PathBuf,
+        /// The name the rows are filed under [default: the file name].
+        #[arg(long)]
+        dataset: Option<String>,
+        /// The attribution the data's licence asks for, kept with it.
+        #[arg(long, default_value = signpost::app::ONS_ATTRIBUTION)]
+        attribution: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,6 +100,29 @@ enum DirectoryCommand {
     /// Load the bundled sample directory (made-up Kirklees groups), replacing
     /// any earlier copy of it.
     LoadSample,
+    /// Import HSDS 3.0 JSON, an HSDS CSV datapackage folder, an ORUK v1 feed
+    /// or iCalendar files; the format is detected.
+    ///
+    /// Each file is written in one transaction. Importing the same file again
+    /// changes nothing. A file with any invalid record is refused whole,
+    /// unless --skip-invalid is given. New and changed services wait for
+    /// review unless --publish is given.
+    Import(signpost::app::ImportArgs),
+    /// Write the published directory out.
+    Export(signpost::app::ExportArgs),
+    /// Search the directory as the bot does, from the command line.
+    Search(signpost::app::SearchArgs),
+    /// Publish every service from a source that is waiting for review.
+    Publish {
+        /// The source name the records were imported under.
+        #[arg(long)]
+        source: String,
+    },
+    /// Rebuild the dated occurrences of every schedule, twelve weeks ahead.
+    ///
+    /// The bot does this by itself each day; run it after changing the clock
+    /// or to repair the table.
+    Refresh,
 }
 
 fn main() -> ExitCode {
@@ -126,9 +170,32 @@ fn main() -> ExitCode {
                 dir.as_deref().unwrap_or(&settings.flows.dir),
             )),
             Command::Migrate => signpost::app::migrate(&settings).await.map(|()| true),
-            Command::Directory {
-                command: DirectoryCommand::LoadSample,
-            } => signpost::app::load_sample(&settings).await.map(|()| true),
+            Command::Directory { command } => match command {
+                DirectoryCommand::LoadSample => {
+                    signpost::app::load_sample(&settings).await.map(|()| true)
+                }
+                DirectoryCommand::Import(args) => signpost::app::import(&settings, &args).await,
+                DirectoryCommand::Export(args) => {
+                    signpost::app::export(&settings, &args).await.map(|()| true)
+                }
+                DirectoryCommand::Search(args) => {
+                    signpost::app::search(&settings, &args).await.map(|()| true)
+                }
+                DirectoryCommand::Publish { source } => signpost::app::publish(&settings, &source)
+                    .await
+                    .map(|()| true),
+                DirectoryCommand::Refresh => signpost::app::refresh(&settings).await.map(|()| true),
+            },
+            Command::Geo {
+                command:
+                    GeoCommand::Import {
+                        file,
+                        dataset,
+                        attribution,
+                    },
+            } => signpost::app::geo_import(&settings, &file, dataset, &attribution)
+                .await
+                .map(|()| true),
         }
     });
     match result {

@@ -239,8 +239,15 @@ pub struct SearchRequest {
     pub when: When,
     /// Include phone and online services that work from anywhere.
     pub include_online: bool,
+    /// Only phone and online services.
+    pub online_only: bool,
+    /// How far from the area to look, when the flow says; otherwise the
+    /// directory's default.
+    pub radius_km: Option<u16>,
     /// At most this many results, 1 to 10.
     pub limit: u8,
+    /// Which page of results, from 0, for "show more".
+    pub page: u8,
 }
 
 #[cfg(test)]

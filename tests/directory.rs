@@ -1,258 +1,230 @@
-//! The SQLite directory with the sample data: each test gets its own
-//! database file, created and migrated from scratch.
+//! The directory, on both backends: each test runs once on a fresh SQLite
+//! file and once on a fresh PostgreSQL database (when
+//! SIGNPOST_TEST_POSTGRES_URL is set), through the public API.
+
+mod common;
+
+use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use signpost::directory::{Directory, Listing, Schedule};
-use signpost::search::{Area, Category, SearchRequest, When};
+use common::TestDatabase;
+use signpost::directory::query::parse_when;
+use signpost::directory::{
+    AreaMatch, Attendance, Directory, Listing, PartOfDay, SearchQuery, WriteOptions,
+};
+use signpost::search::{Area, Category};
 
-/// A fresh, migrated database holding the sample directory. The directory
-/// is dropped with the folder at the end of the test.
-async fn sample_directory() -> (tempfile::TempDir, Directory) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let directory = Directory::open(&url)
-        .await
-        .expect("database opens and migrates");
-    directory.load_sample().await.expect("sample loads");
-    (dir, directory)
-}
-
-fn request(area: Option<&str>, category: Option<Category>, when: When) -> SearchRequest {
-    SearchRequest {
-        category,
-        area: area.and_then(Area::parse),
-        when,
-        include_online: false,
-        limit: 10,
-    }
-}
-
+/// Tuesday 24 November 2026.
 fn tuesday() -> NaiveDate {
     "2026-11-24".parse().unwrap()
+}
+
+async fn sample(db: &TestDatabase) -> Directory {
+    let directory = db.directory().await;
+    directory
+        .load_sample(tuesday())
+        .await
+        .expect("sample loads");
+    directory
+}
+
+fn query(near: Option<&str>, categories: &[Category], when: &str) -> SearchQuery {
+    let mut query = SearchQuery::new(tuesday());
+    query.near = near.and_then(Area::parse);
+    query.categories = categories.iter().copied().collect();
+    (query.dates, query.part_of_day) = parse_when(when, tuesday()).unwrap();
+    query.limit = 50;
+    query
 }
 
 fn titles(listings: &[Listing]) -> Vec<&str> {
     listings.iter().map(|l| l.title.as_str()).collect()
 }
 
-#[tokio::test]
-async fn the_sample_has_enough_variety_to_demonstrate_the_bot() {
-    let (_dir, directory) = sample_directory().await;
-    let counts = directory.counts().await.unwrap();
-    assert!(counts.activities >= 30, "{counts:?}");
-    let mut categories_used = 0;
-    for category in Category::ALL {
+fn date(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+backend_tests! {
+    async fn social_groups_near_hd1_this_week_are_the_right_occurrences(db: TestDatabase) {
+        let directory = sample(&db).await;
         let found = directory
-            .search(
-                &SearchRequest {
-                    include_online: true,
-                    ..request(None, Some(category), When::Any)
-                },
-                tuesday(),
-            )
+            .search(&query(Some("HD1"), &[Category::SocialGroups], "this-week"))
             .await
             .unwrap();
-        if !found.is_empty() {
-            categories_used += 1;
+        assert_eq!(found.area, AreaMatch::Known);
+        let by_title: Vec<(&str, Option<NaiveDate>)> = found
+            .listings
+            .iter()
+            .map(|l| (l.title.as_str(), l.next.map(|n| n.date)))
+            .collect();
+        // Weekly groups in Huddersfield fall on their next day within the
+        // seven days from Tuesday 24 November.
+        for (title, day) in [
+            ("Knit and Natter", "2026-11-24"),
+            ("Greenhead Park Health Walk", "2026-11-27"),
+            ("Saturday Blokes' Brew", "2026-11-28"),
+            ("Sunday Tea Dance", "2026-11-29"),
+            ("Monday Cuppa Club", "2026-11-30"),
+        ] {
+            assert!(
+                by_title.contains(&(title, Some(date(day)))),
+                "{title} on {day} missing from {by_title:?}"
+            );
+        }
+        // Every result at a place is near HD1; the rest are phone and online.
+        for listing in &found.listings {
+            if listing.place.is_none() {
+                assert!(listing.online, "{}", listing.title);
+                continue;
+            }
+            let km = listing.distance_km.expect("in-person results have a distance");
+            assert!(km <= 10.0, "{} is {km} km away", listing.title);
+        }
+        // Within the nearest band, the soonest comes first.
+        assert_eq!(found.listings[0].title, "Knit and Natter");
+    }
+
+    async fn loading_the_sample_twice_changes_nothing(db: TestDatabase) {
+        let directory = sample(&db).await;
+        let before = directory.counts().await.unwrap();
+        let again = directory.load_sample(tuesday()).await.unwrap();
+        assert!(again.changed_nothing(), "{again:?}");
+        assert_eq!(again.counts["services"].unchanged, 45);
+        assert_eq!(directory.counts().await.unwrap(), before);
+    }
+
+    async fn the_sample_has_enough_variety_to_demonstrate_the_bot(db: TestDatabase) {
+        let directory = sample(&db).await;
+        let mut categories_used = 0;
+        for category in Category::ALL {
+            let found = directory.search(&query(None, &[category], "any")).await.unwrap();
+            if found.total > 0 {
+                categories_used += 1;
+            }
+        }
+        assert!(categories_used >= 8, "only {categories_used} categories have activities");
+        for town in ["Huddersfield", "Dewsbury", "Batley", "Holmfirth", "Mirfield", "Cleckheaton"] {
+            let mut near_town = query(Some(town), &[], "any");
+            near_town.attendance = Attendance::InPerson;
+            let found = directory.search(&near_town).await.unwrap();
+            assert_eq!(found.area, AreaMatch::Known, "{town}");
+            let first = found.listings.first().unwrap_or_else(|| panic!("nothing in {town}"));
+            assert_eq!(
+                first.place.as_ref().and_then(|p| p.town.as_deref()),
+                Some(town),
+                "{town}: {:?}",
+                titles(&found.listings)
+            );
         }
     }
-    assert!(
-        categories_used >= 8,
-        "only {categories_used} categories have activities"
-    );
-    for town in [
-        "Huddersfield",
-        "Dewsbury",
-        "Batley",
-        "Holmfirth",
-        "Mirfield",
-        "Cleckheaton",
-    ] {
-        let found = directory
-            .search(&request(Some(town), None, When::Any), tuesday())
-            .await
-            .unwrap();
-        assert!(!found.is_empty(), "nothing in {town}");
-        assert!(
-            found.iter().all(|l| l.place.as_ref().unwrap().area == town),
-            "{town}: {:?}",
-            titles(&found)
-        );
-    }
-}
 
-#[tokio::test]
-async fn loading_the_sample_twice_leaves_one_copy() {
-    let (_dir, directory) = sample_directory().await;
-    let once = directory.counts().await.unwrap();
-    directory.load_sample().await.unwrap();
-    assert_eq!(directory.counts().await.unwrap(), once);
-}
-
-#[tokio::test]
-async fn social_groups_in_hd1_today_include_knit_and_natter() {
-    let (_dir, directory) = sample_directory().await;
-    let found = directory
-        .search(
-            &request(Some("hd1"), Some(Category::SocialGroups), When::Today),
-            tuesday(),
-        )
-        .await
-        .unwrap();
-    assert!(
-        titles(&found).contains(&"Knit and Natter"),
-        "{:?}",
-        titles(&found)
-    );
-    for listing in &found {
-        assert_eq!(listing.next_date, Some(tuesday()));
-        assert!(matches!(
-            listing.schedule,
-            Schedule::Weekly {
-                weekday: chrono::Weekday::Tue,
-                ..
-            } | Schedule::Once { .. }
-        ));
-        assert_eq!(
-            listing
-                .place
-                .as_ref()
-                .unwrap()
-                .postcode
-                .as_deref()
-                .map(|p| &p[..4]),
-            Some("HD1 ")
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_full_postcode_searches_by_its_first_half() {
-    let (_dir, directory) = sample_directory().await;
-    let by_outcode = directory
-        .search(&request(Some("HD1"), None, When::Any), tuesday())
-        .await
-        .unwrap();
-    let by_postcode = directory
-        .search(&request(Some("hd1 2su"), None, When::Any), tuesday())
-        .await
-        .unwrap();
-    assert!(!by_outcode.is_empty());
-    assert_eq!(by_outcode, by_postcode);
-}
-
-#[tokio::test]
-async fn results_come_soonest_first_within_the_window() {
-    let (_dir, directory) = sample_directory().await;
-    let found = directory
-        .search(
-            &request(Some("Huddersfield"), None, When::ThisWeek),
-            tuesday(),
-        )
-        .await
-        .unwrap();
-    let dates: Vec<NaiveDate> = found.iter().filter_map(|l| l.next_date).collect();
-    assert!(dates.len() >= 3, "{:?}", titles(&found));
-    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
-    let last = tuesday() + chrono::Days::new(6);
-    assert!(
-        dates.iter().all(|d| *d >= tuesday() && *d <= last),
-        "{dates:?}"
-    );
-}
-
-#[tokio::test]
-async fn this_weekend_means_saturday_and_sunday() {
-    let (_dir, directory) = sample_directory().await;
-    let found = directory
-        .search(&request(None, None, When::ThisWeekend), tuesday())
-        .await
-        .unwrap();
-    assert!(!found.is_empty());
-    for listing in &found {
-        let day = listing.next_date.map(|d| d.format("%Y-%m-%d").to_string());
-        assert!(
-            matches!(
-                day.as_deref(),
-                Some("2026-11-28") | Some("2026-11-29") | None
-            ),
-            "{} on {day:?}",
-            listing.title
-        );
-    }
-}
-
-#[tokio::test]
-async fn phone_and_online_services_show_only_when_asked_for() {
-    let (_dir, directory) = sample_directory().await;
-    let without = directory
-        .search(
-            &request(None, Some(Category::PhoneOnline), When::Any),
-            tuesday(),
-        )
-        .await
-        .unwrap();
-    assert!(
-        without.iter().all(|l| l.place.is_some()),
-        "{:?}",
-        titles(&without)
-    );
-    let with = directory
-        .search(
-            &SearchRequest {
-                include_online: true,
-                ..request(None, Some(Category::PhoneOnline), When::Any)
-            },
-            tuesday(),
-        )
-        .await
-        .unwrap();
-    assert!(
-        with.iter().any(|l| l.place.is_none()),
-        "{:?}",
-        titles(&with)
-    );
-}
-
-#[tokio::test]
-async fn an_unknown_town_finds_nothing_rather_than_everything() {
-    let (_dir, directory) = sample_directory().await;
-    let found = directory
-        .search(&request(Some("Narnia"), None, When::Any), tuesday())
-        .await
-        .unwrap();
-    assert!(found.is_empty(), "{:?}", titles(&found));
-}
-
-#[tokio::test]
-async fn past_one_off_events_are_never_shown() {
-    let (_dir, directory) = sample_directory().await;
-    let late: NaiveDate = "2027-06-01".parse().unwrap();
-    let found = directory
-        .search(
-            &SearchRequest {
-                include_online: true,
-                ..request(None, None, When::Any)
-            },
-            late,
-        )
-        .await
-        .unwrap();
-    assert!(found.len() <= 10);
-    for listing in &found {
-        if let Schedule::Once { date, .. } = listing.schedule {
-            assert!(date >= late, "{} on {date}", listing.title);
+    async fn unknown_places_are_reported_rather_than_searched_everywhere(db: TestDatabase) {
+        let directory = sample(&db).await;
+        for place in ["Atlantis", "ZZ99"] {
+            let found = directory.search(&query(Some(place), &[], "any")).await.unwrap();
+            assert_eq!(found.area, AreaMatch::Unknown, "{place}");
+            assert!(found.listings.is_empty());
         }
     }
-}
 
-#[tokio::test]
-async fn a_postgres_url_is_refused_with_a_clear_message() {
-    let err = Directory::open("postgres://localhost/test")
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("PostgreSQL is not supported yet"),
-        "{err}"
-    );
+    async fn this_weekend_means_saturday_and_sunday(db: TestDatabase) {
+        let directory = sample(&db).await;
+        let found = directory.search(&query(Some("HD1"), &[], "this-weekend")).await.unwrap();
+        let dates: BTreeSet<NaiveDate> =
+            found.listings.iter().filter_map(|l| l.next.map(|n| n.date)).collect();
+        assert!(!dates.is_empty());
+        assert!(dates.iter().all(|d| *d == date("2026-11-28") || *d == date("2026-11-29")), "{dates:?}");
+    }
+
+    async fn evenings_and_daytime_follow_local_start_times(db: TestDatabase) {
+        let directory = sample(&db).await;
+        let evening = directory.search(&query(None, &[], "this-week,evenings")).await.unwrap();
+        assert!(titles(&evening.listings).contains(&"Board Games Evening"));
+        for listing in evening.listings.iter().filter(|l| l.next.is_some()) {
+            let start = listing.next.unwrap().start.unwrap();
+            assert!(start >= chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(), "{}", listing.title);
+        }
+        let daytime = directory.search(&query(None, &[], "this-week,daytime")).await.unwrap();
+        assert!(!titles(&daytime.listings).contains(&"Board Games Evening"));
+        assert!(titles(&daytime.listings).contains(&"Knit and Natter"));
+        assert_eq!(parse_when("daytime", tuesday()).unwrap().1, PartOfDay::Daytime);
+    }
+
+    async fn phone_and_online_services_show_only_when_asked_for(db: TestDatabase) {
+        let directory = sample(&db).await;
+        let mut in_person = query(Some("HD1"), &[Category::Befriending], "any");
+        in_person.attendance = Attendance::InPerson;
+        let found = directory.search(&in_person).await.unwrap();
+        assert!(found.listings.iter().all(|l| l.place.is_some()));
+        let mut online = in_person.clone();
+        online.attendance = Attendance::Online;
+        let found = directory.search(&online).await.unwrap();
+        assert!(found.total > 0);
+        assert!(found.listings.iter().all(|l| l.online));
+    }
+
+    async fn past_one_off_events_are_never_shown(db: TestDatabase) {
+        let directory = db.directory().await;
+        let later = date("2027-02-01");
+        directory.load_sample(later).await.unwrap();
+        let mut query = SearchQuery::new(later);
+        query.limit = 100;
+        let found = directory.search(&query).await.unwrap();
+        assert!(!titles(&found.listings).contains(&"Volunteering Fair"), "the fair was in January");
+        assert!(!titles(&found.listings).contains(&"Christmas Day Lunch"));
+    }
+
+    async fn text_search_finds_words_in_names_and_descriptions(db: TestDatabase) {
+        let directory = sample(&db).await;
+        let mut search = query(None, &[], "any");
+        search.text = Some("walks".into());
+        let found = directory.search(&search).await.unwrap();
+        assert!(titles(&found.listings).contains(&"Greenhead Park Health Walk"), "{:?}", titles(&found.listings));
+        search.text = Some("\"; DROP TABLE service; --".into());
+        let found = directory.search(&search).await.unwrap();
+        assert_eq!(found.total, 0);
+        assert!(directory.counts().await.unwrap()["services"] > 0);
+    }
+
+    async fn pages_continue_without_repeats(db: TestDatabase) {
+        let directory = sample(&db).await;
+        let mut first = query(None, &[], "any");
+        first.limit = 5;
+        let page_one = directory.search(&first).await.unwrap();
+        let mut second = first.clone();
+        second.offset = 5;
+        let page_two = directory.search(&second).await.unwrap();
+        assert_eq!(page_one.total, page_two.total);
+        assert_eq!(page_one.listings.len(), 5);
+        let one: BTreeSet<&str> = page_one.listings.iter().map(|l| l.service_id.as_str()).collect();
+        assert!(page_two.listings.iter().all(|l| !one.contains(l.service_id.as_str())));
+    }
+
+    async fn only_published_unexpired_services_are_shown(db: TestDatabase) {
+        let directory = db.directory().await;
+        let batch = signpost::directory::sample_batch().unwrap();
+        let summary = directory.write(&batch, &WriteOptions::new(tuesday())).await.unwrap();
+        assert_eq!(summary.counts["services"].added, 45);
+        assert_eq!(directory.search(&query(None, &[], "any")).await.unwrap().total, 0, "pending must not show");
+        assert_eq!(directory.publish_source("sample").await.unwrap(), 45);
+        assert!(directory.search(&query(None, &[], "any")).await.unwrap().total > 0);
+        // Listings expire 183 days after they were last confirmed.
+        let mut later = query(None, &[], "any");
+        later.today = date("2027-06-01");
+        later.dates = parse_when("any", date("2027-06-01")).unwrap().0;
+        assert_eq!(directory.search(&later).await.unwrap().total, 0, "expired must not show");
+    }
+
+    async fn outcode_centres_come_from_the_geo_data_when_loaded(db: TestDatabase) {
+        let directory = sample(&db).await;
+        // Put HD1's centre in Dewsbury: the nearest results follow it.
+        let rows = vec![("HD1".to_owned(), 53.6905, -1.6290)];
+        directory.import_outcodes("test", "test data", &rows).await.unwrap();
+        let mut near = query(Some("HD1"), &[], "any");
+        near.attendance = Attendance::InPerson;
+        let found = directory.search(&near).await.unwrap();
+        let first = found.listings.first().unwrap();
+        assert_eq!(first.place.as_ref().unwrap().town.as_deref(), Some("Dewsbury"));
+    }
 }

@@ -4,30 +4,42 @@
 //! steps, and how to go or get in touch, in that order: the questions a
 //! nervous first-timer asks. Channels escape the text for their own markup.
 
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 
-use super::{Listing, Schedule};
+use super::{Listing, NextTime};
 
 /// Writes `listing` as a few short lines, as seen from `today`.
 pub fn card(listing: &Listing, today: NaiveDate) -> String {
     let mut lines = vec![listing.title.clone()];
     if let Some(description) = listing.description.as_deref().filter(|d| !d.is_empty()) {
-        lines.push(description.to_owned());
+        lines.push(shorten(description, 200));
     }
     lines.push(when(listing, today));
     lines.push(match &listing.place {
         Some(place) => {
-            let mut parts = vec![place.name.as_str()];
+            let mut parts: Vec<&str> = Vec::new();
+            parts.extend(place.name.as_deref());
             parts.extend(place.address.as_deref());
+            if place.address.as_deref() != place.town.as_deref() {
+                parts.extend(place.town.as_deref());
+            }
             parts.extend(place.postcode.as_deref());
-            parts.join(", ")
+            let mut line = parts
+                .into_iter()
+                .filter(|p| !p.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if let Some(km) = listing.distance_km {
+                line.push_str(&format!(" ({})", miles(km)));
+            }
+            line
         }
         None => "By phone or online, from anywhere".to_owned(),
     });
     let mut facts = Vec::new();
     match (&listing.cost, listing.free) {
-        (Some(cost), _) if !cost.is_empty() => facts.push(cost.clone()),
-        (_, true) => facts.push("Free".to_owned()),
+        (Some(cost), _) if !cost.trim().is_empty() => facts.push(shorten(cost, 80)),
+        (_, Some(true)) => facts.push("Free".to_owned()),
         _ => {}
     }
     match listing.place.as_ref().and_then(|p| p.step_free) {
@@ -38,38 +50,86 @@ pub fn card(listing: &Listing, today: NaiveDate) -> String {
     if !facts.is_empty() {
         lines.push(facts.join(" · "));
     }
-    let join: Vec<&str> = [listing.how_to_join.as_deref(), listing.contact.as_deref()]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .collect();
-    if !join.is_empty() {
-        lines.push(join.join(" · "));
+    let mut reach: Vec<String> = Vec::new();
+    reach.extend(
+        listing
+            .how_to_join
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| shorten(s, 120)),
+    );
+    if let Some((number, how)) = listing.phones.first() {
+        reach.push(format!("{} {number}", how.as_deref().unwrap_or("Call")));
+    }
+    reach.extend(listing.email.clone());
+    if reach.len() < 3 {
+        reach.extend(listing.url.clone());
+    }
+    if !reach.is_empty() {
+        lines.push(reach.join(" · "));
     }
     lines.push(format!("Run by {}", listing.organisation));
     lines.join("\n")
 }
 
+/// The first `limit` characters or so, cut at a word, with an ellipsis.
+fn shorten(text: &str, limit: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= limit {
+        return text;
+    }
+    let cut: String = text.chars().take(limit).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{}…", cut.trim_end_matches([',', '.', ';', ':']))
+}
+
+/// A distance as British people say it.
+fn miles(km: f64) -> String {
+    let miles = km * 0.621_371;
+    if miles < 0.25 {
+        "very close by".to_owned()
+    } else if miles < 10.0 {
+        format!("about {miles:.1} miles away")
+    } else {
+        format!("about {miles:.0} miles away")
+    }
+}
+
 fn when(listing: &Listing, today: NaiveDate) -> String {
-    match &listing.schedule {
-        Schedule::Weekly {
-            weekday,
-            start,
-            end,
-        } => {
-            let day = weekday_name(weekday.num_days_from_monday());
-            let next = match listing.next_date {
-                Some(date) => format!(", next {}", relative_day(date, today)),
-                None => String::new(),
-            };
-            format!("{day}s {}{next}", times(*start, *end))
+    match (&listing.next, &listing.pattern) {
+        (Some(next), Some(pattern)) => {
+            format!("{pattern}; next {}", next_time(next, today, false))
         }
-        Schedule::Once { date, start, end } => {
-            let day = relative_day(*date, today);
-            let day = day.strip_prefix("on ").unwrap_or(&day);
-            format!("{}, {}", capitalise(day), times(*start, *end))
-        }
-        Schedule::Ongoing { availability } => availability.clone(),
+        (Some(next), None) => capitalise(&next_time(next, today, true)),
+        (None, _) => listing
+            .availability
+            .clone()
+            .unwrap_or_else(|| "Any day: get in touch to arrange".to_owned()),
+    }
+}
+
+/// "today, 10am to 12pm", "on Tuesday 1 December, 2pm"; `with_time` adds the
+/// times (a pattern already has them).
+fn next_time(next: &NextTime, today: NaiveDate, with_time: bool) -> String {
+    let day = relative_day(next.date, today);
+    let day = if with_time {
+        day.strip_prefix("on ").unwrap_or(&day).to_owned()
+    } else {
+        day
+    };
+    match (with_time, next.start) {
+        (true, Some(start)) => format!("{day}, {}", times(start, next.end)),
+        _ => day,
+    }
+}
+
+/// "10am", "6:30pm", "12pm".
+pub fn clock(time: NaiveTime) -> String {
+    let (pm, hour) = time.hour12();
+    let suffix = if pm { "pm" } else { "am" };
+    match time.minute() {
+        0 => format!("{hour}{suffix}"),
+        minute => format!("{hour}:{minute:02}{suffix}"),
     }
 }
 
@@ -83,8 +143,8 @@ fn capitalise(text: &str) -> String {
 
 fn times(start: NaiveTime, end: Option<NaiveTime>) -> String {
     match end {
-        Some(end) => format!("{} to {}", start.format("%H:%M"), end.format("%H:%M")),
-        None => format!("from {}", start.format("%H:%M")),
+        Some(end) => format!("{} to {}", clock(start), clock(end)),
+        None => clock(start),
     }
 }
 
@@ -138,25 +198,31 @@ mod tests {
 
     fn knit_and_natter() -> Listing {
         Listing {
+            service_id: "knit".into(),
             title: "Knit and Natter".into(),
             description: None,
             organisation: "Library Friends".into(),
             place: Some(Place {
-                name: "Huddersfield Library".into(),
-                address: Some("Princess Alexandra Walk, Huddersfield".into()),
+                name: Some("Huddersfield Library".into()),
+                address: Some("Princess Alexandra Walk".into()),
+                town: Some("Huddersfield".into()),
                 postcode: Some("HD1 2SU".into()),
-                area: "Huddersfield".into(),
                 step_free: Some(true),
             }),
-            schedule: Schedule::Weekly {
-                weekday: chrono::Weekday::Tue,
-                start: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            distance_km: Some(1.0),
+            online: false,
+            next: Some(NextTime {
+                date: "2026-12-01".parse().unwrap(),
+                start: NaiveTime::from_hms_opt(10, 0, 0),
                 end: NaiveTime::from_hms_opt(12, 0, 0),
-            },
-            next_date: Some("2026-12-01".parse().unwrap()),
-            cost: Some("Free".into()),
-            free: true,
-            contact: Some("Call 01632 960101".into()),
+            }),
+            pattern: Some("Every Tuesday, 10am to 12pm".into()),
+            availability: None,
+            cost: None,
+            free: Some(true),
+            phones: vec![("01632 960101".into(), None)],
+            email: None,
+            url: None,
             how_to_join: Some("Just turn up".into()),
         }
     }
@@ -167,8 +233,8 @@ mod tests {
         assert_eq!(
             card(&knit_and_natter(), today),
             "Knit and Natter\n\
-             Tuesdays 10:00 to 12:00, next on Tuesday 1 December\n\
-             Huddersfield Library, Princess Alexandra Walk, Huddersfield, HD1 2SU\n\
+             Every Tuesday, 10am to 12pm; next on Tuesday 1 December\n\
+             Huddersfield Library, Princess Alexandra Walk, Huddersfield, HD1 2SU (about 0.6 miles away)\n\
              Free · step-free access\n\
              Just turn up · Call 01632 960101\n\
              Run by Library Friends"
@@ -178,19 +244,38 @@ mod tests {
     #[test]
     fn one_off_events_start_with_a_capital() {
         let mut listing = knit_and_natter();
-        listing.schedule = Schedule::Once {
+        listing.pattern = None;
+        listing.next = Some(NextTime {
             date: "2027-01-23".parse().unwrap(),
-            start: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            start: NaiveTime::from_hms_opt(10, 30, 0),
             end: None,
-        };
+        });
         let today = "2026-11-25".parse().unwrap();
-        assert!(card(&listing, today).contains("\nSaturday 23 January 2027, from 10:00\n"));
-        listing.schedule = Schedule::Once {
+        assert!(card(&listing, today).contains("\nSaturday 23 January 2027, 10:30am\n"));
+        listing.next = Some(NextTime {
             date: today,
-            start: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
-            end: None,
-        };
-        assert!(card(&listing, today).contains("\nToday, from 10:00\n"));
+            start: NaiveTime::from_hms_opt(18, 0, 0),
+            end: NaiveTime::from_hms_opt(19, 30, 0),
+        });
+        assert!(card(&listing, today).contains("\nToday, 6pm to 7:30pm\n"));
+    }
+
+    #[test]
+    fn services_without_dates_say_when_they_are_available() {
+        let mut listing = knit_and_natter();
+        listing.next = None;
+        listing.pattern = None;
+        listing.place = None;
+        listing.availability = Some("Every day, 8am to 8pm".into());
+        let shown = card(&listing, "2026-11-25".parse().unwrap());
+        assert!(shown.contains("\nEvery day, 8am to 8pm\nBy phone or online, from anywhere\n"));
+    }
+
+    #[test]
+    fn long_descriptions_are_cut_at_a_word() {
+        let long = "word ".repeat(100);
+        let short = shorten(&long, 20);
+        assert_eq!(short, "word word word word…");
     }
 
     #[test]

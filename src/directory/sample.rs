@@ -1,28 +1,26 @@
 //! The bundled sample directory: made-up Kirklees groups for demos and tests.
 //!
-//! Invariant: sample records carry the source `sample`, and loading them
-//! replaces every earlier sample record in one transaction, so loading twice
-//! leaves the same directory as loading once.
+//! Invariant: sample records carry the source `sample` and keep their ids,
+//! so loading twice leaves the same directory as loading once.
 
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::Deserialize;
-use sqlx::SqlitePool;
 
 use super::DirectoryError;
-use crate::search::{Area, Category};
+use super::model::{
+    self, Address, Batch, Extra, Location, Moderation, Organization, Phone, Schedule, Service,
+    ServiceAtLocation,
+};
+use super::recurrence::Recurrence;
+use crate::search::Category;
 
 /// The sample data, compiled into the binary so `--demo` works anywhere.
 const SAMPLE: &str = include_str!("sample.toml");
 
 /// Marks every sample record, so it can be told apart and replaced.
 const SOURCE: &str = "sample";
-
-/// How much was loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SampleSummary {
-    pub organisations: usize,
-    pub places: usize,
-    pub activities: usize,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +64,7 @@ struct Activity {
     online: bool,
     categories: Vec<String>,
     description: Option<String>,
-    schedule: Schedule,
+    schedule: RawSchedule,
     cost: Option<String>,
     #[serde(default)]
     free: bool,
@@ -76,7 +74,7 @@ struct Activity {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Schedule {
+struct RawSchedule {
     weekly: Option<String>,
     once: Option<String>,
     ongoing: Option<String>,
@@ -84,143 +82,251 @@ struct Schedule {
     end: Option<String>,
 }
 
-pub(super) async fn load(pool: &SqlitePool) -> Result<SampleSummary, DirectoryError> {
+/// The sample directory as a batch of records, ready to write.
+pub(super) fn batch() -> Result<Batch, DirectoryError> {
     let sample: SampleFile =
         toml::from_str(SAMPLE).map_err(|err| DirectoryError::Sample(err.to_string()))?;
-    let mut tx = pool.begin().await?;
-    // Activities and their categories go with their organisations (cascade).
-    sqlx::query("DELETE FROM organisation WHERE source = ?1")
-        .bind(SOURCE)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM place WHERE source = ?1")
-        .bind(SOURCE)
-        .execute(&mut *tx)
-        .await?;
-
-    let mut organisations = std::collections::HashMap::new();
+    let id = |kind: &str, key: &str| model::record_id(SOURCE, kind, key);
+    let mut batch = Batch {
+        source: SOURCE.to_owned(),
+        ..Batch::default()
+    };
     for org in &sample.organisation {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO organisation (source, source_id, name, description, website, phone, email)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-        )
-        .bind(SOURCE)
-        .bind(&org.key)
-        .bind(&org.name)
-        .bind(&org.description)
-        .bind(&org.website)
-        .bind(&org.phone)
-        .bind(&org.email)
-        .fetch_one(&mut *tx)
-        .await?;
-        organisations.insert(org.key.as_str(), id);
+        batch.organizations.push(Organization {
+            id: id("organization", &org.key),
+            source_id: org.key.clone(),
+            name: org.name.clone(),
+            description: org.description.clone().unwrap_or_default(),
+            email: org.email.clone(),
+            website: org.website.clone(),
+            phones: org
+                .phone
+                .iter()
+                .map(|number| phone(&id("phone", &org.key), number, None))
+                .collect(),
+            extra: Extra::new(),
+        });
     }
-
-    let mut places = std::collections::HashMap::new();
     for place in &sample.place {
-        let outcode = match place.postcode.as_deref().and_then(Area::parse) {
-            Some(Area::Outcode(code)) => Some(code),
-            _ => None,
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO place (source, source_id, name, address, postcode, outcode, area,
-                                latitude, longitude, step_free)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-        )
-        .bind(SOURCE)
-        .bind(&place.key)
-        .bind(&place.name)
-        .bind(&place.address)
-        .bind(&place.postcode)
-        .bind(outcode)
-        .bind(&place.area)
-        .bind(place.latitude)
-        .bind(place.longitude)
-        .bind(place.step_free)
-        .fetch_one(&mut *tx)
-        .await?;
-        places.insert(place.key.as_str(), id);
+        let address = place.address.as_ref().map(|line| Address {
+            id: id("address", &place.key),
+            address_1: line.clone(),
+            address_2: None,
+            city: place.area.clone(),
+            region: None,
+            state_province: "West Yorkshire".to_owned(),
+            postal_code: place.postcode.clone().unwrap_or_default(),
+            country: "GB".to_owned(),
+            address_type: "physical".to_owned(),
+            extra: Extra::new(),
+        });
+        batch.locations.push(Location {
+            id: id("location", &place.key),
+            source_id: place.key.clone(),
+            location_type: "physical".to_owned(),
+            organization_id: None,
+            name: Some(place.name.clone()),
+            description: None,
+            latitude: place.latitude,
+            longitude: place.longitude,
+            step_free: place.step_free,
+            addresses: address.into_iter().collect(),
+            phones: Vec::new(),
+            extra: Extra::new(),
+        });
     }
+    let places: HashMap<&str, String> = sample
+        .place
+        .iter()
+        .map(|p| (p.key.as_str(), id("location", &p.key)))
+        .collect();
+    let organisations: HashMap<&str, String> = sample
+        .organisation
+        .iter()
+        .map(|o| (o.key.as_str(), id("organization", &o.key)))
+        .collect();
 
-    for (number, activity) in sample.activity.iter().enumerate() {
-        let broken =
-            |why: String| DirectoryError::Sample(format!("activity \"{}\": {why}", activity.title));
-        let organisation = *organisations
+    for activity in &sample.activity {
+        let key = format!("{}/{}", activity.organisation, activity.title);
+        let broken = |why: String| DirectoryError::Sample(format!("activity \"{key}\": {why}"));
+        let organization_id = organisations
             .get(activity.organisation.as_str())
-            .ok_or_else(|| {
-                broken(format!(
-                    "unknown organisation \"{}\"",
-                    activity.organisation
-                ))
-            })?;
-        let place = match &activity.place {
-            Some(key) => Some(
-                *places
-                    .get(key.as_str())
-                    .ok_or_else(|| broken(format!("unknown place \"{key}\"")))?,
-            ),
-            None => None,
-        };
-        let s = &activity.schedule;
-        let (kind, weekday, on_date) = match (&s.weekly, &s.once, &s.ongoing) {
-            (Some(day), None, None) => {
-                let weekday: chrono::Weekday = day
-                    .parse()
-                    .map_err(|_| broken(format!("unknown weekday \"{day}\"")))?;
-                ("weekly", Some(weekday.number_from_monday()), None)
-            }
-            (None, Some(date), None) => {
-                date.parse::<chrono::NaiveDate>()
-                    .map_err(|_| broken(format!("bad date \"{date}\"")))?;
-                ("once", None, Some(date.as_str()))
-            }
-            (None, None, Some(_)) => ("ongoing", None, None),
-            _ => {
-                return Err(broken(
-                    "schedule needs exactly one of weekly, once and ongoing".into(),
-                ));
-            }
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO activity (source, source_id, organisation_id, place_id, title,
-                description, online, schedule_kind, weekday, on_date, start_time, end_time,
-                availability, cost, free, contact, how_to_join)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-             RETURNING id",
-        )
-        .bind(SOURCE)
-        .bind(format!("activity-{}", number + 1))
-        .bind(organisation)
-        .bind(place)
-        .bind(&activity.title)
-        .bind(&activity.description)
-        .bind(activity.online)
-        .bind(kind)
-        .bind(weekday)
-        .bind(on_date)
-        .bind(&s.start)
-        .bind(&s.end)
-        .bind(&s.ongoing)
-        .bind(&activity.cost)
-        .bind(activity.free)
-        .bind(&activity.contact)
-        .bind(&activity.how_to_join)
-        .fetch_one(&mut *tx)
-        .await?;
+            .ok_or_else(|| broken("unknown organisation".into()))?
+            .clone();
+        let mut categories = BTreeSet::new();
         for slug in &activity.categories {
-            let category = Category::from_slug(slug)
-                .ok_or_else(|| broken(format!("unknown category \"{slug}\"")))?;
-            sqlx::query("INSERT INTO activity_category (activity_id, category) VALUES (?1, ?2)")
-                .bind(id)
-                .bind(category.slug())
-                .execute(&mut *tx)
-                .await?;
+            categories.insert(
+                Category::from_slug(slug)
+                    .ok_or_else(|| broken(format!("unknown category \"{slug}\"")))?,
+            );
+        }
+        let schedule = schedule(&activity.schedule, id("schedule", &key)).map_err(broken)?;
+        let (phones, email) = contact(
+            activity.contact.as_deref().unwrap_or(""),
+            &id("phone", &key),
+        );
+        let service_id = id("service", &key);
+        batch.services.push(Service {
+            id: service_id.clone(),
+            source_id: key.clone(),
+            organization_id,
+            name: activity.title.clone(),
+            description: activity.description.clone(),
+            url: None,
+            email,
+            status: "active".to_owned(),
+            fees_description: activity.cost.clone(),
+            free: Some(activity.free),
+            application_process: activity.how_to_join.clone(),
+            online: activity.online || activity.place.is_none(),
+            phones,
+            schedules: vec![schedule],
+            attributes: Vec::new(),
+            categories,
+            moderation: Moderation::Published,
+            last_confirmed: None,
+            expires: None,
+            extra: Extra::new(),
+        });
+        if let Some(place) = &activity.place {
+            let location_id = places
+                .get(place.as_str())
+                .ok_or_else(|| broken(format!("unknown place \"{place}\"")))?
+                .clone();
+            batch.service_at_locations.push(ServiceAtLocation {
+                id: id("service_at_location", &key),
+                source_id: key.clone(),
+                service_id,
+                location_id,
+                description: None,
+                schedules: Vec::new(),
+                phones: Vec::new(),
+                extra: Extra::new(),
+            });
         }
     }
-    tx.commit().await?;
-    Ok(SampleSummary {
-        organisations: sample.organisation.len(),
-        places: sample.place.len(),
-        activities: sample.activity.len(),
+    Ok(batch)
+}
+
+/// A sample schedule as a rule: weekly from the first such day of 2026.
+fn schedule(raw: &RawSchedule, id: String) -> Result<Schedule, String> {
+    let time = |t: &Option<String>| -> Result<Option<NaiveTime>, String> {
+        t.as_deref()
+            .map(|t| NaiveTime::parse_from_str(t, "%H:%M").map_err(|_| format!("bad time \"{t}\"")))
+            .transpose()
+    };
+    let (start, end) = (time(&raw.start)?, time(&raw.end)?);
+    let duration_minutes = start
+        .zip(end)
+        .and_then(|(s, e)| u32::try_from((e - s).num_minutes()).ok());
+    let recurrence = |date: NaiveDate, rules: Vec<String>| -> Result<Recurrence, String> {
+        let start = start.ok_or("a dated activity needs a start time")?;
+        Ok(Recurrence {
+            timezone: "Europe/London".to_owned(),
+            start: date.and_time(start),
+            all_day: false,
+            duration_minutes,
+            rules,
+            extra_dates: Vec::new(),
+            excluded_dates: Vec::new(),
+            changed: Vec::new(),
+        })
+    };
+    let (recurrence, description) = match (&raw.weekly, &raw.once, &raw.ongoing) {
+        (Some(day), None, None) => {
+            let weekday: Weekday = day
+                .parse()
+                .map_err(|_| format!("unknown weekday \"{day}\""))?;
+            let first = NaiveDate::from_weekday_of_month_opt(2026, 1, weekday, 1)
+                .ok_or("no such weekday")?;
+            let byday = &format!("{weekday}").to_uppercase()[..2];
+            (
+                Some(recurrence(
+                    first,
+                    vec![format!("FREQ=WEEKLY;BYDAY={byday}")],
+                )?),
+                None,
+            )
+        }
+        (None, Some(date), None) => {
+            let date: NaiveDate = date.parse().map_err(|_| format!("bad date \"{date}\""))?;
+            (Some(recurrence(date, Vec::new())?), None)
+        }
+        (None, None, Some(text)) => (None, Some(text.clone())),
+        _ => return Err("schedule needs exactly one of weekly, once and ongoing".into()),
+    };
+    Ok(Schedule {
+        id,
+        description,
+        recurrence,
+        extra: Extra::new(),
     })
+}
+
+/// Splits "Text 07700 900236 or email play@example.com" into a phone (with
+/// how to use it) and an email address.
+fn contact(text: &str, phone_id: &str) -> (Vec<Phone>, Option<String>) {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let email = words
+        .iter()
+        .find(|w| w.contains('@'))
+        .map(|w| w.trim_end_matches(['.', ',']).to_owned());
+    let mut phones = Vec::new();
+    let mut index = 0;
+    while index < words.len() {
+        if words[index].starts_with('0') && words[index].chars().all(|c| c.is_ascii_digit()) {
+            let mut number = vec![words[index]];
+            while let Some(next) = words.get(index + number.len())
+                && next.chars().all(|c| c.is_ascii_digit())
+            {
+                number.push(next);
+            }
+            let verb = index
+                .checked_sub(1)
+                .map(|i| words[i])
+                .filter(|w| ["Text", "Call", "Ring"].contains(w))
+                .map(str::to_owned);
+            phones.push(phone(
+                &format!("{phone_id}-{}", phones.len() + 1),
+                &number.join(" "),
+                verb,
+            ));
+            index += number.len();
+        } else {
+            index += 1;
+        }
+    }
+    (phones, email)
+}
+
+fn phone(id: &str, number: &str, description: Option<String>) -> Phone {
+    Phone {
+        id: model::derived_id(SOURCE, "phone", id),
+        number: number.to_owned(),
+        description,
+        extra: Extra::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_directory_is_whole() {
+        let batch = batch().unwrap();
+        assert_eq!(batch.organizations.len(), 18);
+        assert_eq!(batch.locations.len(), 19);
+        assert_eq!(batch.services.len(), 45);
+        assert!(batch.skipped.is_empty());
+    }
+
+    #[test]
+    fn contact_text_becomes_phones_and_an_email() {
+        let (phones, email) = contact("Text 07700 900236 or email play@club.example.com", "p");
+        assert_eq!(phones.len(), 1);
+        assert_eq!(phones[0].number, "07700 900236");
+        assert_eq!(phones[0].description.as_deref(), Some("Text"));
+        assert_eq!(email.as_deref(), Some("play@club.example.com"));
+    }
 }

@@ -26,6 +26,13 @@ use crate::search::{Category, When};
 pub const GLOBAL_FILE: &str = "global.toml";
 
 /// The most results a search step may show at once.
+/// The furthest a flow may search from a place.
+const MAX_RADIUS_KM: u16 = 200;
+
+/// What a search's `online` may say: also phone and online services, only
+/// them, or only activities at a place.
+const ONLINE_CHOICES: [&str; 3] = ["include", "only", "exclude"];
+
 const MAX_LIMIT: i64 = 10;
 
 /// How serious a problem is: errors stop the bot from starting.
@@ -209,6 +216,8 @@ struct RawSearch {
     when: Option<Spanned<String>>,
     #[serde(default)]
     include_online: bool,
+    radius_km: Option<Spanned<String>>,
+    online: Option<Spanned<String>>,
     limit: Option<Spanned<i64>>,
 }
 
@@ -260,6 +269,7 @@ struct RawMessages {
     not_understood: Spanned<RawText>,
     too_long: Spanned<RawText>,
     search_failed: Spanned<RawText>,
+    unknown_area: Spanned<RawText>,
     introduction: Spanned<RawText>,
 }
 
@@ -1021,6 +1031,23 @@ impl Loader {
             &When::all_slugs(),
             "when",
         );
+        let radius_km = template(
+            self,
+            &raw.radius_km,
+            &|s| {
+                s.parse::<u16>()
+                    .is_ok_and(|km| (1..=MAX_RADIUS_KM).contains(&km))
+            },
+            &format!("a whole number of kilometres from 1 to {MAX_RADIUS_KM}"),
+            "radius_km",
+        );
+        let online = template(
+            self,
+            &raw.online,
+            &|s| ONLINE_CHOICES.contains(&s),
+            &ONLINE_CHOICES.join(", "),
+            "online",
+        );
         let limit = match &raw.limit {
             Some(limit) if !(1..=MAX_LIMIT).contains(limit.get_ref()) => {
                 self.error(
@@ -1041,6 +1068,8 @@ impl Loader {
             area,
             when,
             include_online: raw.include_online,
+            radius_km,
+            online,
             limit,
         })
     }
@@ -1285,6 +1314,7 @@ impl Loader {
                 &raw.messages.search_failed,
                 "the search_failed message",
             ),
+            unknown_area: self.text(file, &raw.messages.unknown_area, "the unknown_area message"),
             introduction: self.text(file, &raw.messages.introduction, "the introduction message"),
         };
 
@@ -1386,9 +1416,15 @@ impl Loader {
                     add_text(&capture.retry);
                 }
                 if let Action::Search { search, .. } = &step.action {
-                    for template in [&search.category, &search.area, &search.when]
-                        .into_iter()
-                        .flatten()
+                    for template in [
+                        &search.category,
+                        &search.area,
+                        &search.when,
+                        &search.radius_km,
+                        &search.online,
+                    ]
+                    .into_iter()
+                    .flatten()
                     {
                         used.extend(template.variables());
                     }

@@ -114,6 +114,8 @@ pub(crate) struct Messages {
     pub(crate) not_understood: LocalText,
     pub(crate) too_long: LocalText,
     pub(crate) search_failed: LocalText,
+    /// Said when a search names a place the directory does not know.
+    pub(crate) unknown_area: LocalText,
     /// Said before the first reply when a conversation starts somewhere
     /// other than the main menu.
     pub(crate) introduction: LocalText,
@@ -181,6 +183,10 @@ pub(crate) struct SearchSpec {
     pub(crate) area: Option<text::Template>,
     pub(crate) when: Option<text::Template>,
     pub(crate) include_online: bool,
+    /// A number of kilometres, or empty for the directory's default.
+    pub(crate) radius_km: Option<text::Template>,
+    /// include, only or exclude; empty leaves `include_online` to decide.
+    pub(crate) online: Option<text::Template>,
     pub(crate) limit: u8,
 }
 

@@ -1,0 +1,1513 @@
+// The directory's SQL, included twice by `store.rs`: once with `Db` set to
+// SQLite and once to PostgreSQL. See the invariant there.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Days, NaiveDate};
+use sqlx::{Acquire, QueryBuilder, Row};
+
+use crate::directory::DirectoryError;
+use crate::directory::model::{
+    Address, Attribute, Batch, Location, Moderation, Organization, Phone, Schedule, Service,
+    ServiceAtLocation, Taxonomy, TaxonomyTerm,
+};
+use crate::directory::query::{Candidate, OccurrenceDetail, PageDetail, SearchQuery};
+use crate::directory::recurrence::Recurrence;
+use crate::directory::store::fingerprint;
+use crate::directory::{Counts, Horizon, ImportSummary, WriteOptions};
+use crate::search::Category;
+
+type Pool = sqlx::Pool<Db>;
+type Tx<'a> = sqlx::Transaction<'a, Db>;
+type Result<T> = std::result::Result<T, DirectoryError>;
+
+/// Writes a batch in one transaction: all of it or, on any error, none.
+pub async fn write_batch(
+    pool: &Pool,
+    batch: &Batch,
+    options: &WriteOptions,
+) -> Result<ImportSummary> {
+    let mut tx = pool.begin().await?;
+    let mut summary = ImportSummary::default();
+    let source = batch.source.as_str();
+    let mut changed_services = Vec::new();
+
+    for taxonomy in &batch.taxonomies {
+        let hash = hash_of(taxonomy);
+        let outcome = existing(
+            &mut tx,
+            "taxonomy",
+            source,
+            &taxonomy.source_id,
+            &taxonomy.id,
+            &hash,
+        )
+        .await?;
+        if let Some(reason) = outcome.clash() {
+            summary.skip(format!("taxonomy \"{}\"", taxonomy.id), reason);
+            continue;
+        }
+        if outcome.needs_write() {
+            sqlx::query(
+                "INSERT INTO taxonomy (id, name, description, extra, x_source, x_source_id, x_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                    description = excluded.description, extra = excluded.extra,
+                    x_hash = excluded.x_hash",
+            )
+            .bind(&taxonomy.id)
+            .bind(&taxonomy.name)
+            .bind(&taxonomy.description)
+            .bind(json(&taxonomy.extra))
+            .bind(source)
+            .bind(&taxonomy.source_id)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        summary.count("taxonomies", outcome);
+    }
+
+    for term in &batch.taxonomy_terms {
+        let hash = hash_of(term);
+        let outcome = existing(
+            &mut tx,
+            "taxonomy_term",
+            source,
+            &term.source_id,
+            &term.id,
+            &hash,
+        )
+        .await?;
+        if let Some(reason) = outcome.clash() {
+            summary.skip(
+                format!("taxonomy term \"{}\" (\"{}\")", term.id, term.name),
+                reason,
+            );
+            continue;
+        }
+        if outcome.needs_write() {
+            sqlx::query(
+                "INSERT INTO taxonomy_term (id, name, description, code, taxonomy_id, extra,
+                    x_source, x_source_id, x_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                    description = excluded.description, code = excluded.code,
+                    taxonomy_id = excluded.taxonomy_id, extra = excluded.extra,
+                    x_hash = excluded.x_hash",
+            )
+            .bind(&term.id)
+            .bind(&term.name)
+            .bind(&term.description)
+            .bind(&term.code)
+            .bind(&term.taxonomy_id)
+            .bind(json(&term.extra))
+            .bind(source)
+            .bind(&term.source_id)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        summary.count("taxonomy terms", outcome);
+    }
+
+    for organization in &batch.organizations {
+        let hash = hash_of(organization);
+        let outcome = existing(
+            &mut tx,
+            "organization",
+            source,
+            &organization.source_id,
+            &organization.id,
+            &hash,
+        )
+        .await?;
+        if let Some(reason) = outcome.clash() {
+            summary.skip(
+                record_name("organization", &organization.id, &organization.name),
+                reason,
+            );
+            continue;
+        }
+        if outcome.needs_write() {
+            write_organization(&mut tx, source, organization, &hash).await?;
+        }
+        summary.count("organizations", outcome);
+    }
+
+    for location in &batch.locations {
+        let hash = hash_of(location);
+        let outcome = existing(
+            &mut tx,
+            "location",
+            source,
+            &location.source_id,
+            &location.id,
+            &hash,
+        )
+        .await?;
+        if let Some(reason) = outcome.clash() {
+            let name = location.name.as_deref().unwrap_or("");
+            summary.skip(record_name("location", &location.id, name), reason);
+            continue;
+        }
+        if outcome.needs_write() {
+            write_location(&mut tx, source, location, &hash).await?;
+        }
+        summary.count("locations", outcome);
+    }
+
+    for service in &batch.services {
+        let hash = hash_of(service);
+        let outcome = existing(
+            &mut tx,
+            "service",
+            source,
+            &service.source_id,
+            &service.id,
+            &hash,
+        )
+        .await?;
+        if let Some(reason) = outcome.clash() {
+            summary.skip(record_name("service", &service.id, &service.name), reason);
+            continue;
+        }
+        let organization_known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organization WHERE id = $1)")
+                .bind(&service.organization_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !organization_known {
+            summary.skip(
+                record_name("service", &service.id, &service.name),
+                format!(
+                    "its organization \"{}\" is neither in the file nor in the directory",
+                    service.organization_id
+                ),
+            );
+            continue;
+        }
+        match outcome {
+            Existing::Same => {
+                if options.publish {
+                    sqlx::query("UPDATE service SET x_status = 'published' WHERE id = $1")
+                        .bind(&service.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                confirm(&mut tx, &service.id, options.today).await?;
+            }
+            Existing::New | Existing::Changed => {
+                write_service(&mut tx, source, service, &hash, options).await?;
+                changed_services.push(service.id.clone());
+            }
+            Existing::Clash(_) => {}
+        }
+        summary.count("services", outcome);
+    }
+
+    for link in &batch.service_at_locations {
+        let hash = hash_of(link);
+        let outcome = existing(
+            &mut tx,
+            "service_at_location",
+            source,
+            &link.source_id,
+            &link.id,
+            &hash,
+        )
+        .await?;
+        if let Some(reason) = outcome.clash() {
+            summary.skip(format!("service_at_location \"{}\"", link.id), reason);
+            continue;
+        }
+        let ends_known: (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM service WHERE id = $1),
+                    EXISTS (SELECT 1 FROM location WHERE id = $2)",
+        )
+        .bind(&link.service_id)
+        .bind(&link.location_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if ends_known != (true, true) {
+            let missing = if ends_known.0 { "location" } else { "service" };
+            summary.skip(
+                format!("service_at_location \"{}\"", link.id),
+                format!("its {missing} is neither in the file nor in the directory"),
+            );
+            continue;
+        }
+        if outcome.needs_write() {
+            write_service_at_location(&mut tx, source, link, &hash).await?;
+            changed_services.push(link.service_id.clone());
+        }
+        summary.count("services at locations", outcome);
+    }
+
+    // Occurrences and search text follow the services that changed.
+    changed_services.sort();
+    changed_services.dedup();
+    let horizon = current_horizon(&mut tx)
+        .await?
+        .unwrap_or_else(|| Horizon::from_today(options.today));
+    for service_id in &changed_services {
+        expand_service(&mut tx, service_id, horizon).await?;
+        index_service_text(&mut tx, service_id).await?;
+    }
+    set_horizon(&mut tx, horizon).await?;
+    summary.skipped.extend(batch.skipped.iter().cloned());
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// What the directory already holds for a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Existing {
+    New,
+    Same,
+    Changed,
+    /// The id belongs to a record from another source.
+    Clash(String),
+}
+
+impl Existing {
+    fn needs_write(&self) -> bool {
+        matches!(self, Existing::New | Existing::Changed)
+    }
+
+    fn clash(&self) -> Option<String> {
+        match self {
+            Existing::Clash(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+}
+
+trait Tally {
+    fn count(&mut self, kind: &'static str, outcome: Existing);
+    fn skip(&mut self, record: String, reason: String);
+}
+
+impl Tally for ImportSummary {
+    fn count(&mut self, kind: &'static str, outcome: Existing) {
+        let counts = self.counts.entry(kind).or_insert_with(Counts::default);
+        match outcome {
+            Existing::New => counts.added += 1,
+            Existing::Changed => counts.updated += 1,
+            Existing::Same => counts.unchanged += 1,
+            Existing::Clash(_) => {}
+        }
+    }
+
+    fn skip(&mut self, record: String, reason: String) {
+        self.skipped
+            .push(crate::directory::model::Skipped { record, reason });
+    }
+}
+
+fn record_name(kind: &str, id: &str, name: &str) -> String {
+    if name.is_empty() {
+        format!("{kind} \"{id}\"")
+    } else {
+        format!("{kind} \"{id}\" (\"{name}\")")
+    }
+}
+
+fn hash_of<T: serde::Serialize>(record: &T) -> String {
+    // Serialising our own types cannot fail: they hold no maps with
+    // non-string keys.
+    let bytes = serde_json::to_vec(record).unwrap_or_default();
+    fingerprint(&bytes)
+}
+
+fn json(extra: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(extra.clone()).to_string()
+}
+
+async fn existing(
+    tx: &mut Tx<'_>,
+    table: &'static str,
+    source: &str,
+    source_id: &str,
+    id: &str,
+    hash: &str,
+) -> Result<Existing> {
+    let by_source = match table {
+        "taxonomy" => "SELECT id, x_hash FROM taxonomy WHERE x_source = $1 AND x_source_id = $2",
+        "taxonomy_term" => {
+            "SELECT id, x_hash FROM taxonomy_term WHERE x_source = $1 AND x_source_id = $2"
+        }
+        "organization" => {
+            "SELECT id, x_hash FROM organization WHERE x_source = $1 AND x_source_id = $2"
+        }
+        "location" => "SELECT id, x_hash FROM location WHERE x_source = $1 AND x_source_id = $2",
+        "service" => "SELECT id, x_hash FROM service WHERE x_source = $1 AND x_source_id = $2",
+        _ => "SELECT id, x_hash FROM service_at_location WHERE x_source = $1 AND x_source_id = $2",
+    };
+    let found: Option<(String, String)> = sqlx::query_as(by_source)
+        .bind(source)
+        .bind(source_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some((found_id, found_hash)) = found {
+        if found_id != id {
+            return Ok(Existing::Clash(format!(
+                "it was imported before with the id \"{found_id}\"; ids must not change"
+            )));
+        }
+        return Ok(if found_hash == hash {
+            Existing::Same
+        } else {
+            Existing::Changed
+        });
+    }
+    let by_id = match table {
+        "taxonomy" => "SELECT x_source FROM taxonomy WHERE id = $1",
+        "taxonomy_term" => "SELECT x_source FROM taxonomy_term WHERE id = $1",
+        "organization" => "SELECT x_source FROM organization WHERE id = $1",
+        "location" => "SELECT x_source FROM location WHERE id = $1",
+        "service" => "SELECT x_source FROM service WHERE id = $1",
+        _ => "SELECT x_source FROM service_at_location WHERE id = $1",
+    };
+    let other: Option<String> = sqlx::query_scalar(by_id)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match other {
+        Some(other) => Existing::Clash(format!(
+            "the id is already used by a record from \"{other}\"; import it under that source name"
+        )),
+        None => Existing::New,
+    })
+}
+
+async fn write_organization(
+    tx: &mut Tx<'_>,
+    source: &str,
+    organization: &Organization,
+    hash: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO organization (id, name, description, email, website, extra, x_source,
+            x_source_id, x_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+            email = excluded.email, website = excluded.website, extra = excluded.extra,
+            x_hash = excluded.x_hash",
+    )
+    .bind(&organization.id)
+    .bind(&organization.name)
+    .bind(&organization.description)
+    .bind(&organization.email)
+    .bind(&organization.website)
+    .bind(json(&organization.extra))
+    .bind(source)
+    .bind(&organization.source_id)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM phone WHERE organization_id = $1")
+        .bind(&organization.id)
+        .execute(&mut **tx)
+        .await?;
+    for (position, phone) in organization.phones.iter().enumerate() {
+        insert_phone(tx, Owner::Organization(&organization.id), position, phone).await?;
+    }
+    // Search text names the organisation: keep its services' text in step.
+    let services: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM service WHERE organization_id = $1")
+            .bind(&organization.id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for service in services {
+        index_service_text(tx, &service).await?;
+    }
+    Ok(())
+}
+
+async fn write_location(
+    tx: &mut Tx<'_>,
+    source: &str,
+    location: &Location,
+    hash: &str,
+) -> Result<()> {
+    let first = location.addresses.first();
+    let outcode = first.and_then(|a| crate::search::Area::outcode_of_postcode(&a.postal_code));
+    let town = first
+        .map(|a| a.city.trim().to_lowercase())
+        .filter(|town| !town.is_empty());
+    sqlx::query(
+        "INSERT INTO location (id, location_type, organization_id, name, description, latitude,
+            longitude, extra, x_step_free, x_outcode, x_town, x_source, x_source_id, x_hash)
+         VALUES ($1, $2, (SELECT id FROM organization WHERE id = $3), $4, $5, $6, $7, $8, $9,
+            $10, $11, $12, $13, $14)
+         ON CONFLICT (id) DO UPDATE SET location_type = excluded.location_type,
+            organization_id = excluded.organization_id, name = excluded.name,
+            description = excluded.description, latitude = excluded.latitude,
+            longitude = excluded.longitude, extra = excluded.extra,
+            x_step_free = excluded.x_step_free, x_outcode = excluded.x_outcode,
+            x_town = excluded.x_town, x_hash = excluded.x_hash",
+    )
+    .bind(&location.id)
+    .bind(&location.location_type)
+    .bind(&location.organization_id)
+    .bind(&location.name)
+    .bind(&location.description)
+    .bind(location.latitude)
+    .bind(location.longitude)
+    .bind(json(&location.extra))
+    .bind(location.step_free)
+    .bind(outcode)
+    .bind(town)
+    .bind(source)
+    .bind(&location.source_id)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM address WHERE location_id = $1")
+        .bind(&location.id)
+        .execute(&mut **tx)
+        .await?;
+    for (position, address) in location.addresses.iter().enumerate() {
+        insert_address(tx, &location.id, position, address).await?;
+    }
+    sqlx::query("DELETE FROM phone WHERE location_id = $1")
+        .bind(&location.id)
+        .execute(&mut **tx)
+        .await?;
+    for (position, phone) in location.phones.iter().enumerate() {
+        insert_phone(tx, Owner::Location(&location.id), position, phone).await?;
+    }
+    Ok(())
+}
+
+async fn insert_address(
+    tx: &mut Tx<'_>,
+    location_id: &str,
+    position: usize,
+    address: &Address,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO address (id, location_id, address_1, address_2, city, region,
+            state_province, postal_code, country, address_type, extra, x_position)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&address.id)
+    .bind(location_id)
+    .bind(&address.address_1)
+    .bind(&address.address_2)
+    .bind(&address.city)
+    .bind(&address.region)
+    .bind(&address.state_province)
+    .bind(&address.postal_code)
+    .bind(&address.country)
+    .bind(&address.address_type)
+    .bind(json(&address.extra))
+    .bind(position as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+enum Owner<'a> {
+    Organization(&'a str),
+    Service(&'a str),
+    Location(&'a str),
+    ServiceAtLocation(&'a str),
+}
+
+async fn insert_phone(
+    tx: &mut Tx<'_>,
+    owner: Owner<'_>,
+    position: usize,
+    phone: &Phone,
+) -> Result<()> {
+    let (organization, service, location, link) = match owner {
+        Owner::Organization(id) => (Some(id), None, None, None),
+        Owner::Service(id) => (None, Some(id), None, None),
+        Owner::Location(id) => (None, None, Some(id), None),
+        Owner::ServiceAtLocation(id) => (None, None, None, Some(id)),
+    };
+    sqlx::query(
+        "INSERT INTO phone (id, organization_id, service_id, location_id, service_at_location_id,
+            number, description, extra, x_position)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&phone.id)
+    .bind(organization)
+    .bind(service)
+    .bind(location)
+    .bind(link)
+    .bind(&phone.number)
+    .bind(&phone.description)
+    .bind(json(&phone.extra))
+    .bind(position as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_schedule(
+    tx: &mut Tx<'_>,
+    service_id: Option<&str>,
+    link_id: Option<&str>,
+    position: usize,
+    schedule: &Schedule,
+) -> Result<()> {
+    let recurrence = schedule
+        .recurrence
+        .as_ref()
+        .map(|r| serde_json::to_string(r).unwrap_or_default());
+    sqlx::query(
+        "INSERT INTO schedule (id, service_id, service_at_location_id, description, extra,
+            x_recurrence, x_position)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&schedule.id)
+    .bind(service_id)
+    .bind(link_id)
+    .bind(&schedule.description)
+    .bind(json(&schedule.extra))
+    .bind(recurrence)
+    .bind(position as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_service(
+    tx: &mut Tx<'_>,
+    source: &str,
+    service: &Service,
+    hash: &str,
+    options: &WriteOptions,
+) -> Result<()> {
+    // A new or changed listing waits for staff, unless the import publishes.
+    let status = if options.publish {
+        Moderation::Published
+    } else {
+        Moderation::Pending
+    };
+    let last_confirmed = service.last_confirmed.unwrap_or(options.today);
+    let expires = service
+        .expires
+        .or_else(|| last_confirmed.checked_add_days(Days::new(u64::from(options.valid_for_days))));
+    let dated = service.schedules.iter().any(|s| s.recurrence.is_some());
+    sqlx::query(
+        "INSERT INTO service (id, organization_id, name, description, url, email, status,
+            fees_description, application_process, extra, x_free, x_online, x_dated, x_status,
+            x_last_confirmed, x_expires, x_source, x_source_id, x_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19)
+         ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id,
+            name = excluded.name, description = excluded.description, url = excluded.url,
+            email = excluded.email, status = excluded.status,
+            fees_description = excluded.fees_description,
+            application_process = excluded.application_process, extra = excluded.extra,
+            x_free = excluded.x_free, x_online = excluded.x_online, x_dated = excluded.x_dated,
+            x_status = excluded.x_status, x_last_confirmed = excluded.x_last_confirmed,
+            x_expires = excluded.x_expires, x_hash = excluded.x_hash",
+    )
+    .bind(&service.id)
+    .bind(&service.organization_id)
+    .bind(&service.name)
+    .bind(&service.description)
+    .bind(&service.url)
+    .bind(&service.email)
+    .bind(&service.status)
+    .bind(&service.fees_description)
+    .bind(&service.application_process)
+    .bind(json(&service.extra))
+    .bind(service.free)
+    .bind(service.online)
+    .bind(dated)
+    .bind(status.as_str())
+    .bind(last_confirmed)
+    .bind(expires)
+    .bind(source)
+    .bind(&service.source_id)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?;
+    for table in [
+        "DELETE FROM phone WHERE service_id = $1",
+        "DELETE FROM schedule WHERE service_id = $1",
+        "DELETE FROM attribute WHERE service_id = $1",
+        "DELETE FROM x_service_category WHERE service_id = $1",
+    ] {
+        sqlx::query(table)
+            .bind(&service.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (position, phone) in service.phones.iter().enumerate() {
+        insert_phone(tx, Owner::Service(&service.id), position, phone).await?;
+    }
+    for (position, schedule) in service.schedules.iter().enumerate() {
+        insert_schedule(tx, Some(&service.id), None, position, schedule).await?;
+    }
+    for (position, attribute) in service.attributes.iter().enumerate() {
+        insert_attribute(tx, &service.id, position, attribute).await?;
+    }
+    for category in &service.categories {
+        sqlx::query("INSERT INTO x_service_category (service_id, category) VALUES ($1, $2)")
+            .bind(&service.id)
+            .bind(category.slug())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_attribute(
+    tx: &mut Tx<'_>,
+    service_id: &str,
+    position: usize,
+    attribute: &Attribute,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO attribute (id, service_id, taxonomy_term_id, value, extra, x_position)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&attribute.id)
+    .bind(service_id)
+    .bind(&attribute.taxonomy_term_id)
+    .bind(&attribute.value)
+    .bind(json(&attribute.extra))
+    .bind(position as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_service_at_location(
+    tx: &mut Tx<'_>,
+    source: &str,
+    link: &ServiceAtLocation,
+    hash: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO service_at_location (id, service_id, location_id, description, extra,
+            x_source, x_source_id, x_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id,
+            location_id = excluded.location_id, description = excluded.description,
+            extra = excluded.extra, x_hash = excluded.x_hash",
+    )
+    .bind(&link.id)
+    .bind(&link.service_id)
+    .bind(&link.location_id)
+    .bind(&link.description)
+    .bind(json(&link.extra))
+    .bind(source)
+    .bind(&link.source_id)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?;
+    for table in [
+        "DELETE FROM phone WHERE service_at_location_id = $1",
+        "DELETE FROM schedule WHERE service_at_location_id = $1",
+    ] {
+        sqlx::query(table).bind(&link.id).execute(&mut **tx).await?;
+    }
+    for (position, phone) in link.phones.iter().enumerate() {
+        insert_phone(tx, Owner::ServiceAtLocation(&link.id), position, phone).await?;
+    }
+    for (position, schedule) in link.schedules.iter().enumerate() {
+        insert_schedule(tx, None, Some(&link.id), position, schedule).await?;
+    }
+    if !link.schedules.is_empty() {
+        sqlx::query("UPDATE service SET x_dated = TRUE WHERE id = $1")
+            .bind(&link.service_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Marks an unchanged service as still listed by its source today.
+async fn confirm(tx: &mut Tx<'_>, service_id: &str, today: NaiveDate) -> Result<()> {
+    sqlx::query(
+        "UPDATE service SET x_last_confirmed = $2
+         WHERE id = $1 AND (x_last_confirmed IS NULL OR x_last_confirmed < $2)",
+    )
+    .bind(service_id)
+    .bind(today)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Keeps the full-text index in step with a service and its organisation.
+async fn index_service_text(tx: &mut Tx<'_>, service_id: &str) -> Result<()> {
+    if POSTGRES {
+        sqlx::query(
+            "UPDATE service s SET x_search =
+                setweight(to_tsvector('english', s.name), 'A')
+                || setweight(to_tsvector('english', coalesce(s.description, '')), 'B')
+                || setweight(to_tsvector('english', o.name), 'C')
+             FROM organization o WHERE o.id = s.organization_id AND s.id = $1",
+        )
+        .bind(service_id)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        sqlx::query(
+            "DELETE FROM x_service_text WHERE rowid = (SELECT rowid FROM service WHERE id = $1)",
+        )
+        .bind(service_id)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO x_service_text (rowid, name, description, organization)
+             SELECT s.rowid, s.name, coalesce(s.description, ''), o.name
+             FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id = $1",
+        )
+        .bind(service_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn current_horizon(tx: &mut Tx<'_>) -> Result<Option<Horizon>> {
+    let row: Option<(NaiveDate, NaiveDate)> =
+        sqlx::query_as("SELECT expanded_from, expanded_to FROM x_occurrence_horizon WHERE id = 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|(first, last)| Horizon { first, last }))
+}
+
+async fn set_horizon(tx: &mut Tx<'_>, horizon: Horizon) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO x_occurrence_horizon (id, expanded_from, expanded_to) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET expanded_from = excluded.expanded_from,
+            expanded_to = excluded.expanded_to",
+    )
+    .bind(horizon.first)
+    .bind(horizon.last)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Rebuilds one service's occurrences within the horizon from its rules.
+async fn expand_service(tx: &mut Tx<'_>, service_id: &str, horizon: Horizon) -> Result<usize> {
+    sqlx::query("DELETE FROM x_occurrence WHERE service_id = $1")
+        .bind(service_id)
+        .execute(&mut **tx)
+        .await?;
+    let schedules: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT sc.id, sc.service_at_location_id, sc.x_recurrence FROM schedule sc
+         WHERE sc.x_recurrence IS NOT NULL AND (sc.service_id = $1 OR sc.service_at_location_id IN
+            (SELECT id FROM service_at_location WHERE service_id = $1))",
+    )
+    .bind(service_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut written = 0;
+    for (schedule_id, link_id, recurrence) in schedules {
+        let Some(recurrence) = recurrence else {
+            continue;
+        };
+        let recurrence: Recurrence = serde_json::from_str(&recurrence)
+            .map_err(|err| DirectoryError::Corrupt(format!("schedule {schedule_id}: {err}")))?;
+        let occurrences = recurrence
+            .occurrences(
+                horizon.first,
+                horizon.last,
+                crate::directory::MAX_OCCURRENCES_PER_SCHEDULE,
+            )
+            .map_err(|err| DirectoryError::Corrupt(format!("schedule {schedule_id}: {err}")))?;
+        for chunk in occurrences.chunks(100) {
+            let mut insert = QueryBuilder::<Db>::new(
+                "INSERT INTO x_occurrence (schedule_id, service_id, service_at_location_id,
+                    starts_at, ends_at, local_date, local_minute, all_day) ",
+            );
+            insert.push_values(chunk, |mut row, occurrence| {
+                row.push_bind(schedule_id.clone())
+                    .push_bind(service_id.to_owned())
+                    .push_bind(link_id.clone())
+                    .push_bind(occurrence.starts_at.timestamp())
+                    .push_bind(occurrence.ends_at.map(|t| t.timestamp()))
+                    .push_bind(occurrence.local_date)
+                    .push_bind(i64::from(minute_of_day(occurrence.local_start)))
+                    .push_bind(occurrence.all_day);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+        written += occurrences.len();
+    }
+    Ok(written)
+}
+
+fn minute_of_day(time: chrono::NaiveTime) -> u32 {
+    use chrono::Timelike;
+    time.hour() * 60 + time.minute()
+}
+
+/// Rolls the occurrence table forward to `today`'s horizon, if it is not
+/// there already; returns the number of occurrences written (0 when current).
+pub async fn refresh_occurrences(pool: &Pool, today: NaiveDate, force: bool) -> Result<usize> {
+    let wanted = Horizon::from_today(today);
+    let mut tx = pool.begin().await?;
+    if !force && current_horizon(&mut tx).await? == Some(wanted) {
+        return Ok(0);
+    }
+    let services: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM service WHERE x_dated ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+    sqlx::query("DELETE FROM x_occurrence")
+        .execute(&mut *tx)
+        .await?;
+    let mut written = 0;
+    for service in services {
+        written += expand_service(&mut tx, &service, wanted).await?;
+    }
+    set_horizon(&mut tx, wanted).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Publishes every pending service from `source`; returns how many.
+pub async fn publish_source(pool: &Pool, source: &str) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE service SET x_status = 'published' WHERE x_source = $1 AND x_status = 'pending'",
+    )
+    .bind(source)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Loads outcode centroids, replacing the dataset's earlier copy.
+pub async fn import_outcodes(
+    pool: &Pool,
+    dataset: &str,
+    attribution: &str,
+    rows: &[(String, f64, f64)],
+) -> Result<usize> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM x_outcode WHERE dataset = $1")
+        .bind(dataset)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO x_geo_dataset (name, attribution) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET attribution = excluded.attribution",
+    )
+    .bind(dataset)
+    .bind(attribution)
+    .execute(&mut *tx)
+    .await?;
+    for chunk in rows.chunks(200) {
+        let mut insert = QueryBuilder::<Db>::new(
+            "INSERT INTO x_outcode (outcode, latitude, longitude, dataset) ",
+        );
+        insert.push_values(chunk, |mut row, (outcode, latitude, longitude)| {
+            row.push_bind(outcode.clone())
+                .push_bind(*latitude)
+                .push_bind(*longitude)
+                .push_bind(dataset.to_owned());
+        });
+        insert.push(
+            " ON CONFLICT (outcode) DO UPDATE SET latitude = excluded.latitude,
+              longitude = excluded.longitude, dataset = excluded.dataset",
+        );
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// The centre of an outcode: from the centroid data when loaded, else the
+/// middle of the directory's own places in it.
+pub async fn outcode_centre(pool: &Pool, outcode: &str) -> Result<Option<(f64, f64)>> {
+    let known: Option<(f64, f64)> =
+        sqlx::query_as("SELECT latitude, longitude FROM x_outcode WHERE outcode = $1")
+            .bind(outcode)
+            .fetch_optional(pool)
+            .await?;
+    if known.is_some() {
+        return Ok(known);
+    }
+    let middle: (Option<f64>, Option<f64>) = sqlx::query_as(
+        "SELECT avg(latitude), avg(longitude) FROM location
+         WHERE x_outcode = $1 AND latitude IS NOT NULL AND longitude IS NOT NULL",
+    )
+    .bind(outcode)
+    .fetch_one(pool)
+    .await?;
+    Ok(middle.0.zip(middle.1))
+}
+
+/// The middle of the directory's places in a town (lower case), and whether
+/// the directory knows the town at all.
+pub async fn town_centre(pool: &Pool, town: &str) -> Result<(bool, Option<(f64, f64)>)> {
+    let row: (i64, Option<f64>, Option<f64>) = sqlx::query_as(
+        "SELECT count(*), avg(latitude), avg(longitude) FROM location WHERE x_town = $1",
+    )
+    .bind(town)
+    .fetch_one(pool)
+    .await?;
+    Ok((row.0 > 0, row.1.zip(row.2)))
+}
+
+/// Services that pass every filter but distance and date, with their next
+/// occurrence in the window; ranking and paging happen in Rust.
+pub async fn candidates(
+    pool: &Pool,
+    query: &SearchQuery,
+    bounds: Option<[f64; 4]>,
+) -> Result<Vec<Candidate>> {
+    let (first, last) = (query.dates.first, query.dates.last);
+    let (earliest, latest) = query.part_of_day.minutes();
+    let not_before = query.not_before.map_or(i64::MIN, |t| t.timestamp());
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT s.id, s.x_dated, s.x_online, s.x_free, sal.id AS link_id, l.latitude, l.longitude,
+            l.x_step_free,
+            (SELECT min(o.starts_at) FROM x_occurrence o
+              WHERE o.service_id = s.id
+                AND (o.service_at_location_id IS NULL OR o.service_at_location_id = sal.id)
+                AND o.local_date >= ",
+    );
+    sql.push_bind(first)
+        .push(" AND o.local_date <= ")
+        .push_bind(last)
+        .push(" AND o.local_minute >= ")
+        .push_bind(i64::from(earliest))
+        .push(" AND o.local_minute <= ")
+        .push_bind(i64::from(latest))
+        .push(" AND coalesce(o.ends_at, o.starts_at) >= ")
+        .push_bind(not_before)
+        .push(
+            ") AS next_start
+         FROM service s
+         LEFT JOIN service_at_location sal ON sal.service_id = s.id
+         LEFT JOIN location l ON l.id = sal.location_id
+         WHERE s.x_status = 'published' AND s.status = 'active'
+           AND (s.x_expires IS NULL OR s.x_expires >= ",
+        )
+        .push_bind(query.today)
+        .push(")");
+    if !query.categories.is_empty() {
+        sql.push(" AND EXISTS (SELECT 1 FROM x_service_category c WHERE c.service_id = s.id AND c.category IN (");
+        let mut list = sql.separated(", ");
+        for category in &query.categories {
+            list.push_bind(category.slug());
+        }
+        sql.push("))");
+    }
+    if query.free_only {
+        sql.push(" AND s.x_free");
+    }
+    if query.step_free_only {
+        sql.push(" AND l.x_step_free");
+    }
+    match query.attendance {
+        crate::directory::query::Attendance::Online => {
+            sql.push(" AND s.x_online");
+        }
+        crate::directory::query::Attendance::InPerson => {
+            sql.push(" AND l.id IS NOT NULL");
+        }
+        crate::directory::query::Attendance::Any => {}
+    }
+    if let Some(text) = query.text.as_deref() {
+        if POSTGRES {
+            sql.push(" AND s.x_search @@ websearch_to_tsquery('english', ")
+                .push_bind(text.to_owned())
+                .push(")");
+        } else {
+            sql.push(
+                " AND s.rowid IN (SELECT rowid FROM x_service_text WHERE x_service_text MATCH ",
+            )
+            .push_bind(fts5_query(text))
+            .push(")");
+        }
+    }
+    match (&query.town, bounds) {
+        (Some(town), None) => {
+            sql.push(" AND (l.x_town = ").push_bind(town.clone());
+            sql.push(
+                if query.attendance == crate::directory::query::Attendance::InPerson {
+                    ")"
+                } else {
+                    " OR s.x_online)"
+                },
+            );
+        }
+        (_, Some([south, north, west, east])) => {
+            sql.push(" AND ((l.latitude BETWEEN ")
+                .push_bind(south)
+                .push(" AND ")
+                .push_bind(north)
+                .push(" AND l.longitude BETWEEN ")
+                .push_bind(west)
+                .push(" AND ")
+                .push_bind(east)
+                .push(")");
+            sql.push(
+                if query.attendance == crate::directory::query::Attendance::InPerson {
+                    ")"
+                } else {
+                    " OR s.x_online)"
+                },
+            );
+        }
+        (None, None) => {}
+    }
+    let rows = sql.build().fetch_all(pool).await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        found.push(Candidate {
+            service_id: row.try_get("id")?,
+            dated: row.try_get("x_dated")?,
+            online: row.try_get("x_online")?,
+            free: row.try_get("x_free")?,
+            link_id: row.try_get("link_id")?,
+            latitude: row.try_get("latitude")?,
+            longitude: row.try_get("longitude")?,
+            step_free: row.try_get("x_step_free")?,
+            next_start: row.try_get("next_start")?,
+        });
+    }
+    Ok(found)
+}
+
+/// Words for SQLite FTS5: each word quoted (so nothing typed is syntax),
+/// all required, the last a prefix.
+fn fts5_query(text: &str) -> String {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    match words.split_last() {
+        Some((last, rest)) => {
+            let mut all: Vec<String> = rest.to_vec();
+            all.push(format!("{last}*"));
+            all.join(" ")
+        }
+        None => "\"\"".to_owned(),
+    }
+}
+
+/// Everything a result card shows, for the page of results.
+pub async fn page_detail(
+    pool: &Pool,
+    service_id: &str,
+    link_id: Option<&str>,
+    next_start: Option<i64>,
+) -> Result<PageDetail> {
+    let row = sqlx::query(
+        "SELECT s.name, s.description, s.url, s.email, s.fees_description, s.application_process,
+            s.x_free, s.x_online, o.name AS organization, o.website, o.email AS organization_email
+         FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id = $1",
+    )
+    .bind(service_id)
+    .fetch_one(pool)
+    .await?;
+    let place = match link_id {
+        Some(link_id) => {
+            sqlx::query_as::<
+                _,
+                (
+                    Option<String>,
+                    Option<bool>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                ),
+            >(
+                "SELECT l.name, l.x_step_free, a.address_1, a.city, a.postal_code
+                 FROM service_at_location sal JOIN location l ON l.id = sal.location_id
+                 LEFT JOIN address a ON a.location_id = l.id AND a.x_position = 0
+                 WHERE sal.id = $1",
+            )
+            .bind(link_id)
+            .fetch_optional(pool)
+            .await?
+        }
+        None => None,
+    };
+    let phones: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT number, description FROM phone
+         WHERE service_id = $1 OR service_at_location_id = $2
+            OR organization_id = (SELECT organization_id FROM service WHERE id = $1)
+         ORDER BY CASE WHEN service_at_location_id IS NOT NULL THEN 0
+                       WHEN service_id IS NOT NULL THEN 1 ELSE 2 END, x_position",
+    )
+    .bind(service_id)
+    .bind(link_id)
+    .fetch_all(pool)
+    .await?;
+    let schedules: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT description, x_recurrence FROM schedule
+         WHERE service_id = $1 OR service_at_location_id = $2 ORDER BY x_position",
+    )
+    .bind(service_id)
+    .bind(link_id)
+    .fetch_all(pool)
+    .await?;
+    let next = match next_start {
+        Some(start) => sqlx::query_as::<_, (Option<i64>, NaiveDate, i64, bool)>(
+            "SELECT ends_at, local_date, local_minute, all_day FROM x_occurrence
+             WHERE service_id = $1 AND starts_at = $2 LIMIT 1",
+        )
+        .bind(service_id)
+        .bind(start)
+        .fetch_optional(pool)
+        .await?
+        .map(
+            |(ends_at, local_date, local_minute, all_day)| OccurrenceDetail {
+                starts_at: start,
+                ends_at,
+                local_date,
+                local_minute,
+                all_day,
+            },
+        ),
+        None => None,
+    };
+    Ok(PageDetail {
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        url: row
+            .try_get::<Option<String>, _>("url")?
+            .or(row.try_get("website")?),
+        email: row
+            .try_get::<Option<String>, _>("email")?
+            .or(row.try_get("organization_email")?),
+        fees_description: row.try_get("fees_description")?,
+        application_process: row.try_get("application_process")?,
+        free: row.try_get("x_free")?,
+        online: row.try_get("x_online")?,
+        organization: row.try_get("organization")?,
+        place,
+        phones,
+        schedules,
+        next,
+    })
+}
+
+/// Published, unexpired records, whole, for export.
+pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
+    let mut connection = pool.acquire().await?;
+    let connection = connection.acquire().await?;
+    let mut batch = Batch::default();
+
+    let services = sqlx::query(
+        "SELECT id, organization_id, name, description, url, email, status, fees_description,
+            application_process, extra, x_free, x_online, x_status, x_last_confirmed, x_expires,
+            x_source_id
+         FROM service
+         WHERE x_status = 'published' AND (x_expires IS NULL OR x_expires >= $1)
+         ORDER BY name, id",
+    )
+    .bind(today)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut phones = phones_by_owner(&mut *connection).await?;
+    let mut schedules = schedules_by_owner(&mut *connection).await?;
+    let mut attributes: HashMap<String, Vec<Attribute>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT id, service_id, taxonomy_term_id, value, extra FROM attribute ORDER BY x_position",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        attributes
+            .entry(row.try_get("service_id")?)
+            .or_default()
+            .push(Attribute {
+                id: row.try_get("id")?,
+                taxonomy_term_id: row.try_get("taxonomy_term_id")?,
+                value: row.try_get("value")?,
+                extra: extra(&row)?,
+            });
+    }
+    let mut categories: HashMap<String, std::collections::BTreeSet<Category>> = HashMap::new();
+    for (service_id, slug) in
+        sqlx::query_as::<_, (String, String)>("SELECT service_id, category FROM x_service_category")
+            .fetch_all(&mut *connection)
+            .await?
+    {
+        if let Some(category) = Category::from_slug(&slug) {
+            categories.entry(service_id).or_default().insert(category);
+        }
+    }
+    let mut organization_ids = std::collections::BTreeSet::new();
+    for row in services {
+        let id: String = row.try_get("id")?;
+        let organization_id: String = row.try_get("organization_id")?;
+        organization_ids.insert(organization_id.clone());
+        let status: String = row.try_get("x_status")?;
+        batch.services.push(Service {
+            source_id: row.try_get("x_source_id")?,
+            organization_id,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            url: row.try_get("url")?,
+            email: row.try_get("email")?,
+            status: row.try_get("status")?,
+            fees_description: row.try_get("fees_description")?,
+            free: row.try_get("x_free")?,
+            application_process: row.try_get("application_process")?,
+            online: row.try_get("x_online")?,
+            phones: phones.remove(&("service", id.clone())).unwrap_or_default(),
+            schedules: schedules
+                .remove(&("service", id.clone()))
+                .unwrap_or_default(),
+            attributes: attributes.remove(&id).unwrap_or_default(),
+            categories: categories.remove(&id).unwrap_or_default(),
+            moderation: Moderation::parse(&status).unwrap_or_default(),
+            last_confirmed: row.try_get("x_last_confirmed")?,
+            expires: row.try_get("x_expires")?,
+            extra: extra(&row)?,
+            id,
+        });
+    }
+    let service_ids: std::collections::BTreeSet<String> =
+        batch.services.iter().map(|s| s.id.clone()).collect();
+
+    for row in sqlx::query(
+        "SELECT id, name, description, email, website, extra, x_source_id FROM organization ORDER BY name, id",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        let id: String = row.try_get("id")?;
+        if !organization_ids.contains(&id) {
+            continue;
+        }
+        batch.organizations.push(Organization {
+            source_id: row.try_get("x_source_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            email: row.try_get("email")?,
+            website: row.try_get("website")?,
+            phones: phones.remove(&("organization", id.clone())).unwrap_or_default(),
+            extra: extra(&row)?,
+            id,
+        });
+    }
+
+    let mut location_ids = std::collections::BTreeSet::new();
+    for row in sqlx::query(
+        "SELECT id, service_id, location_id, description, extra, x_source_id FROM service_at_location ORDER BY id",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        let service_id: String = row.try_get("service_id")?;
+        if !service_ids.contains(&service_id) {
+            continue;
+        }
+        let id: String = row.try_get("id")?;
+        let location_id: String = row.try_get("location_id")?;
+        location_ids.insert(location_id.clone());
+        batch.service_at_locations.push(ServiceAtLocation {
+            source_id: row.try_get("x_source_id")?,
+            service_id,
+            location_id,
+            description: row.try_get("description")?,
+            schedules: schedules.remove(&("service_at_location", id.clone())).unwrap_or_default(),
+            phones: phones.remove(&("service_at_location", id.clone())).unwrap_or_default(),
+            extra: extra(&row)?,
+            id,
+        });
+    }
+
+    let mut addresses: HashMap<String, Vec<Address>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT id, location_id, address_1, address_2, city, region, state_province, postal_code,
+            country, address_type, extra FROM address ORDER BY x_position",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        addresses
+            .entry(row.try_get("location_id")?)
+            .or_default()
+            .push(Address {
+                id: row.try_get("id")?,
+                address_1: row.try_get("address_1")?,
+                address_2: row.try_get("address_2")?,
+                city: row.try_get("city")?,
+                region: row.try_get("region")?,
+                state_province: row.try_get("state_province")?,
+                postal_code: row.try_get("postal_code")?,
+                country: row.try_get("country")?,
+                address_type: row.try_get("address_type")?,
+                extra: extra(&row)?,
+            });
+    }
+    for row in sqlx::query(
+        "SELECT id, location_type, organization_id, name, description, latitude, longitude, extra,
+            x_step_free, x_source_id FROM location ORDER BY id",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        let id: String = row.try_get("id")?;
+        if !location_ids.contains(&id) {
+            continue;
+        }
+        batch.locations.push(Location {
+            source_id: row.try_get("x_source_id")?,
+            location_type: row.try_get("location_type")?,
+            organization_id: row.try_get("organization_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            latitude: row.try_get("latitude")?,
+            longitude: row.try_get("longitude")?,
+            step_free: row.try_get("x_step_free")?,
+            addresses: addresses.remove(&id).unwrap_or_default(),
+            phones: phones.remove(&("location", id.clone())).unwrap_or_default(),
+            extra: extra(&row)?,
+            id,
+        });
+    }
+
+    for row in
+        sqlx::query("SELECT id, name, description, extra, x_source_id FROM taxonomy ORDER BY id")
+            .fetch_all(&mut *connection)
+            .await?
+    {
+        batch.taxonomies.push(Taxonomy {
+            id: row.try_get("id")?,
+            source_id: row.try_get("x_source_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            extra: extra(&row)?,
+        });
+    }
+    for row in sqlx::query(
+        "SELECT id, name, description, code, taxonomy_id, extra, x_source_id FROM taxonomy_term ORDER BY id",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        batch.taxonomy_terms.push(TaxonomyTerm {
+            id: row.try_get("id")?,
+            source_id: row.try_get("x_source_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            code: row.try_get("code")?,
+            taxonomy_id: row.try_get("taxonomy_id")?,
+            extra: extra(&row)?,
+        });
+    }
+    Ok(batch)
+}
+
+fn extra(row: &<Db as sqlx::Database>::Row) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let text: String = row.try_get("extra")?;
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(DirectoryError::Corrupt(format!(
+            "a record's extra fields are not a JSON object: {text:.60}"
+        ))),
+    }
+}
+
+type ByOwner<T> = HashMap<(&'static str, String), Vec<T>>;
+
+async fn phones_by_owner(
+    connection: &mut <Db as sqlx::Database>::Connection,
+) -> Result<ByOwner<Phone>> {
+    let mut phones: ByOwner<Phone> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT id, organization_id, service_id, location_id, service_at_location_id, number,
+            description, extra FROM phone ORDER BY x_position",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        let owner = owner_of(&row)?;
+        phones.entry(owner).or_default().push(Phone {
+            id: row.try_get("id")?,
+            number: row.try_get("number")?,
+            description: row.try_get("description")?,
+            extra: extra(&row)?,
+        });
+    }
+    Ok(phones)
+}
+
+async fn schedules_by_owner(
+    connection: &mut <Db as sqlx::Database>::Connection,
+) -> Result<ByOwner<Schedule>> {
+    let mut schedules: ByOwner<Schedule> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT id, service_id, service_at_location_id, description, extra, x_recurrence
+         FROM schedule ORDER BY x_position",
+    )
+    .fetch_all(&mut *connection)
+    .await?
+    {
+        let id: String = row.try_get("id")?;
+        let recurrence: Option<String> = row.try_get("x_recurrence")?;
+        let recurrence = match recurrence {
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|err| DirectoryError::Corrupt(format!("schedule {id}: {err}")))?,
+            ),
+            None => None,
+        };
+        let owner = owner_of(&row)?;
+        schedules.entry(owner).or_default().push(Schedule {
+            id,
+            description: row.try_get("description")?,
+            recurrence,
+            extra: extra(&row)?,
+        });
+    }
+    Ok(schedules)
+}
+
+fn owner_of(row: &<Db as sqlx::Database>::Row) -> Result<(&'static str, String)> {
+    for column in [
+        "service_at_location_id",
+        "service_id",
+        "location_id",
+        "organization_id",
+    ] {
+        if let Some(id) = row.try_get::<Option<String>, _>(column).ok().flatten() {
+            let kind = column.trim_end_matches("_id");
+            let kind = match kind {
+                "service_at_location" => "service_at_location",
+                "service" => "service",
+                "location" => "location",
+                _ => "organization",
+            };
+            return Ok((kind, id));
+        }
+    }
+    Err(DirectoryError::Corrupt(
+        "a phone or schedule belongs to nothing".to_owned(),
+    ))
+}
+
+/// How many records of each kind the directory holds, and how many
+/// services are published.
+pub async fn counts(pool: &Pool) -> Result<BTreeMap<&'static str, i64>> {
+    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM organization), (SELECT count(*) FROM service),
+                (SELECT count(*) FROM service WHERE x_status = 'published'),
+                (SELECT count(*) FROM location), (SELECT count(*) FROM x_occurrence),
+                (SELECT count(*) FROM x_outcode)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(BTreeMap::from([
+        ("organizations", row.0),
+        ("services", row.1),
+        ("published services", row.2),
+        ("locations", row.3),
+        ("occurrences", row.4),
+        ("outcodes", row.5),
+    ]))
+}

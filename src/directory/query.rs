@@ -1,0 +1,605 @@
+//! Directory searches: the filters, the ranking and the results.
+//!
+//! The store narrows services in SQL (published, unexpired, category, text,
+//! a box around the place, the next occurrence in the dates asked for); this
+//! module measures distances, ranks and pages in Rust, where the rules are
+//! easy to read and test.
+//!
+//! Ranking: nearest and soonest first. Results fall into distance bands
+//! (within 2 km, 5 km, 10 km, further); within a band the soonest comes
+//! first, then the nearest. Phone and online services rank as if they were
+//! a short trip away (the 5 km band), and services without dates (a phone
+//! line, a befriending scheme) as if they were on today.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Europe::London;
+
+use crate::search::{Area, Category, DateWindow, SearchRequest, When};
+
+/// How far "near" reaches when nobody says: about six miles.
+pub const DEFAULT_RADIUS_KM: f64 = 10.0;
+
+/// A directory search, with every filter the directory understands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    /// Any of these; empty for all.
+    pub categories: BTreeSet<Category>,
+    /// Near an outcode or in a town; `None` for anywhere.
+    pub near: Option<Area>,
+    pub radius_km: f64,
+    /// Set by the directory from `near` when it is a town: lower case.
+    pub(crate) town: Option<String>,
+    /// Local dates, inclusive.
+    pub dates: DateRange,
+    pub part_of_day: PartOfDay,
+    pub free_only: bool,
+    pub attendance: Attendance,
+    pub step_free_only: bool,
+    /// Words to look for in names and descriptions.
+    pub text: Option<String>,
+    /// For "show more": skip this many results.
+    pub offset: usize,
+    pub limit: usize,
+    /// The local date the search is made on: nothing expired before it shows.
+    pub today: NaiveDate,
+    /// Leave out occurrences that have already ended (the current time),
+    /// when known.
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl SearchQuery {
+    /// A search for everything from `today` to the end of the occurrence
+    /// horizon, ten at a time.
+    pub fn new(today: NaiveDate) -> Self {
+        SearchQuery {
+            categories: BTreeSet::new(),
+            near: None,
+            radius_km: DEFAULT_RADIUS_KM,
+            town: None,
+            dates: DateRange::from_when(When::Any, today),
+            part_of_day: PartOfDay::Any,
+            free_only: false,
+            attendance: Attendance::Any,
+            step_free_only: false,
+            text: None,
+            offset: 0,
+            limit: 10,
+            today,
+            not_before: None,
+        }
+    }
+
+    /// The search a conversation asked for.
+    pub fn from_request(request: &SearchRequest, today: NaiveDate) -> Self {
+        let mut query = SearchQuery::new(today);
+        query.categories.extend(request.category);
+        query.near = request.area.clone();
+        query.dates = DateRange::from_when(request.when, today);
+        if let Some(radius) = request.radius_km {
+            query.radius_km = f64::from(radius);
+        }
+        query.attendance = match (request.online_only, request.include_online) {
+            (true, _) => Attendance::Online,
+            (false, true) => Attendance::Any,
+            (false, false) => Attendance::InPerson,
+        };
+        query.offset = usize::from(request.page) * usize::from(request.limit);
+        query.limit = usize::from(request.limit);
+        query
+    }
+}
+
+/// An inclusive range of local dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+impl DateRange {
+    /// The dates a `When` covers; "any" runs to the horizon.
+    pub fn from_when(when: When, today: NaiveDate) -> Self {
+        let DateWindow { first, last } = when.window(today);
+        let horizon = Horizon::from_today(today).last;
+        DateRange {
+            first,
+            last: last.unwrap_or(horizon).min(horizon),
+        }
+    }
+}
+
+/// The part of the day an occurrence starts in, in local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartOfDay {
+    #[default]
+    Any,
+    /// Starting from 9am and before 5pm.
+    Daytime,
+    /// Starting from 5pm.
+    Evening,
+}
+
+impl PartOfDay {
+    /// The first and last minute after midnight a start may fall on.
+    pub(crate) fn minutes(self) -> (u32, u32) {
+        match self {
+            PartOfDay::Any => (0, 24 * 60 - 1),
+            PartOfDay::Daytime => (9 * 60, 17 * 60 - 1),
+            PartOfDay::Evening => (17 * 60, 24 * 60 - 1),
+        }
+    }
+}
+
+/// In person, remote, or either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Attendance {
+    #[default]
+    Any,
+    InPerson,
+    Online,
+}
+
+/// How far ahead occurrences are expanded: from yesterday (so "today" is
+/// whole near midnight) to twelve weeks ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+/// Weeks of occurrences kept ahead of today.
+pub const HORIZON_WEEKS: u64 = 12;
+
+impl Horizon {
+    pub fn from_today(today: NaiveDate) -> Self {
+        Horizon {
+            first: today.checked_sub_days(Days::new(1)).unwrap_or(today),
+            last: today
+                .checked_add_days(Days::new(HORIZON_WEEKS * 7))
+                .unwrap_or(today),
+        }
+    }
+}
+
+/// A service (at one of its locations) that passed the SQL filters.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Candidate {
+    pub service_id: String,
+    pub dated: bool,
+    pub online: bool,
+    pub free: Option<bool>,
+    pub link_id: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub step_free: Option<bool>,
+    /// The next start in the window, seconds since 1970 UTC.
+    pub next_start: Option<i64>,
+}
+
+/// The rest of what a card shows, fetched for the page only.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PageDetail {
+    pub name: String,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub email: Option<String>,
+    pub fees_description: Option<String>,
+    pub application_process: Option<String>,
+    pub free: Option<bool>,
+    pub online: bool,
+    pub organization: String,
+    /// Location name, step-free, first address line, town, postcode.
+    #[allow(clippy::type_complexity)]
+    pub place: Option<(
+        Option<String>,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )>,
+    /// Number and description, nearest first (place, service, organisation).
+    pub phones: Vec<(String, Option<String>)>,
+    /// Description and recurrence JSON of each schedule.
+    pub schedules: Vec<(Option<String>, Option<String>)>,
+    pub next: Option<OccurrenceDetail>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct OccurrenceDetail {
+    pub starts_at: i64,
+    pub ends_at: Option<i64>,
+    pub local_date: NaiveDate,
+    pub local_minute: i64,
+    pub all_day: bool,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResults {
+    /// This page of results, best first.
+    pub listings: Vec<Listing>,
+    /// How many matched in all, for "show more".
+    pub total: usize,
+    /// Whether the place asked about is known.
+    pub area: AreaMatch,
+}
+
+/// Whether the directory knows the place a search was near.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AreaMatch {
+    NotGiven,
+    Known,
+    /// An outcode or town the directory has no place for: the person
+    /// probably mistyped it, or it is outside the area we cover.
+    Unknown,
+}
+
+/// One search result, as a card shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    pub service_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub organisation: String,
+    /// `None` for phone and online services.
+    pub place: Option<Place>,
+    /// From the centre of the area searched, when both are known.
+    pub distance_km: Option<f64>,
+    pub online: bool,
+    /// The next time it happens within the dates searched; `None` for
+    /// services without dates.
+    pub next: Option<NextTime>,
+    /// The pattern in words, such as "Every Tuesday, 10am to 12pm".
+    pub pattern: Option<String>,
+    /// When an undated service is available, in the publisher's words.
+    pub availability: Option<String>,
+    pub cost: Option<String>,
+    pub free: Option<bool>,
+    /// Phone numbers, each with how to use it ("Text").
+    pub phones: Vec<(String, Option<String>)>,
+    pub email: Option<String>,
+    pub url: Option<String>,
+    pub how_to_join: Option<String>,
+}
+
+/// Where an activity happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub town: Option<String>,
+    pub postcode: Option<String>,
+    pub step_free: Option<bool>,
+}
+
+/// A dated occurrence, in local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextTime {
+    pub date: NaiveDate,
+    pub start: Option<NaiveTime>,
+    pub end: Option<NaiveTime>,
+}
+
+/// Distance between two points on the Earth, in kilometres (haversine).
+pub fn distance_km(from: (f64, f64), to: (f64, f64)) -> f64 {
+    const EARTH_RADIUS_KM: f64 = 6371.0;
+    let (lat1, lon1) = (from.0.to_radians(), from.1.to_radians());
+    let (lat2, lon2) = (to.0.to_radians(), to.1.to_radians());
+    let a = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * a.sqrt().asin()
+}
+
+/// South, north, west and east edges of a box holding the circle.
+pub(crate) fn bounding_box(centre: (f64, f64), radius_km: f64) -> [f64; 4] {
+    let lat_span = radius_km / 111.0;
+    let lon_span = radius_km / (111.0 * centre.0.to_radians().cos().abs().max(0.01));
+    [
+        centre.0 - lat_span,
+        centre.0 + lat_span,
+        centre.1 - lon_span,
+        centre.1 + lon_span,
+    ]
+}
+
+/// A candidate that survived ranking, with its distance.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ranked {
+    pub candidate: Candidate,
+    pub distance_km: Option<f64>,
+}
+
+/// Drops what is too far or not on, keeps each service's best location, and
+/// sorts nearest and soonest first.
+pub(crate) fn rank(
+    candidates: Vec<Candidate>,
+    centre: Option<(f64, f64)>,
+    radius_km: f64,
+    today: NaiveDate,
+) -> Vec<Ranked> {
+    let mut best: HashMap<String, (RankKey, Ranked)> = HashMap::new();
+    for candidate in candidates {
+        if candidate.dated && candidate.next_start.is_none() {
+            continue;
+        }
+        let located = candidate.latitude.zip(candidate.longitude);
+        let distance = centre.zip(located).map(|(c, l)| distance_km(c, l));
+        let remote = candidate.link_id.is_none() || (located.is_none() && candidate.online);
+        if let (Some(distance), false) = (distance, remote)
+            && distance > radius_km
+        {
+            continue;
+        }
+        let key = RankKey::new(&candidate, distance, remote, centre.is_some(), today);
+        let ranked = Ranked {
+            candidate,
+            distance_km: if remote { None } else { distance },
+        };
+        match best.get(&ranked.candidate.service_id) {
+            Some((existing, _)) if *existing <= key => {}
+            _ => {
+                best.insert(ranked.candidate.service_id.clone(), (key, ranked));
+            }
+        }
+    }
+    let mut ranked: Vec<(RankKey, Ranked)> = best.into_values().collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Sort key: band, day, start, remote last, metres, then id for stability.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RankKey {
+    band: u8,
+    day: i64,
+    start: i64,
+    remote: bool,
+    metres: u64,
+    service_id: String,
+}
+
+impl RankKey {
+    fn new(
+        candidate: &Candidate,
+        distance: Option<f64>,
+        remote: bool,
+        has_centre: bool,
+        today: NaiveDate,
+    ) -> Self {
+        let band = match (has_centre, remote, distance) {
+            (false, _, _) => 0,
+            (true, true, _) => 1,
+            (true, false, Some(d)) if d <= 2.0 => 0,
+            (true, false, Some(d)) if d <= 5.0 => 1,
+            (true, false, Some(d)) if d <= 10.0 => 2,
+            (true, false, Some(_)) => 3,
+            (true, false, None) => 2,
+        };
+        let (day, start) = match candidate.next_start {
+            Some(start) => {
+                let local = DateTime::from_timestamp(start, 0)
+                    .map(|t| t.with_timezone(&London).date_naive())
+                    .unwrap_or(today);
+                ((local - today).num_days().max(0), start)
+            }
+            None => (0, i64::MIN),
+        };
+        RankKey {
+            band,
+            day,
+            start,
+            remote,
+            metres: distance.map_or(u64::MAX, |d| (d * 1000.0) as u64),
+            service_id: candidate.service_id.clone(),
+        }
+    }
+}
+
+/// Reads a `--when` such as `this-week`, `evenings`, `this-weekend,daytime`
+/// or `2026-12-01..2026-12-07`: the dates and the part of the day.
+pub fn parse_when(text: &str, today: NaiveDate) -> Result<(DateRange, PartOfDay), String> {
+    let mut dates = None;
+    let mut part = PartOfDay::Any;
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let range = match word {
+            "evenings" | "evening" => {
+                part = PartOfDay::Evening;
+                continue;
+            }
+            "daytime" => {
+                part = PartOfDay::Daytime;
+                continue;
+            }
+            _ => match When::from_slug(word) {
+                Some(when) => DateRange::from_when(when, today),
+                None => date_range(word, today)?,
+            },
+        };
+        if dates.replace(range).is_some() {
+            return Err(format!("\"{text}\" gives two sets of dates: give one"));
+        }
+    }
+    Ok((
+        dates.unwrap_or_else(|| DateRange::from_when(When::Any, today)),
+        part,
+    ))
+}
+
+fn date_range(word: &str, today: NaiveDate) -> Result<DateRange, String> {
+    let unknown = || {
+        format!(
+            "\"{word}\" is not a time I know: use {}, evenings, daytime or \
+             dates such as 2026-12-01..2026-12-07",
+            When::all_slugs()
+        )
+    };
+    let (first, last) = word.split_once("..").unwrap_or((word, word));
+    let parse = |d: &str| d.trim().parse::<NaiveDate>().map_err(|_| unknown());
+    let (first, last) = (parse(first)?, parse(last)?);
+    let horizon = Horizon::from_today(today);
+    if last < first {
+        return Err(format!("\"{word}\" ends before it starts"));
+    }
+    if first > horizon.last || last < today {
+        return Err(format!(
+            "\"{word}\" is outside the dates I know about: from today to {}",
+            horizon.last
+        ));
+    }
+    Ok(DateRange {
+        first: first.max(today),
+        last: last.min(horizon.last),
+    })
+}
+
+/// A listing as JSON, for `directory search --format json`.
+pub fn listing_json(listing: &Listing) -> serde_json::Value {
+    serde_json::json!({
+        "service_id": listing.service_id,
+        "name": listing.title,
+        "description": listing.description,
+        "organization": listing.organisation,
+        "place": listing.place.as_ref().map(|p| serde_json::json!({
+            "name": p.name, "address": p.address, "town": p.town,
+            "postcode": p.postcode, "step_free": p.step_free,
+        })),
+        "distance_km": listing.distance_km.map(|d| (d * 10.0).round() / 10.0),
+        "online": listing.online,
+        "next": listing.next.map(|n| serde_json::json!({
+            "date": n.date.to_string(),
+            "start": n.start.map(|t| t.format("%H:%M").to_string()),
+            "end": n.end.map(|t| t.format("%H:%M").to_string()),
+        })),
+        "pattern": listing.pattern,
+        "availability": listing.availability,
+        "cost": listing.cost,
+        "free": listing.free,
+        "phones": listing.phones.iter().map(|(n, d)| serde_json::json!({"number": n, "description": d})).collect::<Vec<_>>(),
+        "email": listing.email,
+        "url": listing.url,
+        "how_to_join": listing.how_to_join,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: &str, position: Option<(f64, f64)>, next_start: Option<i64>) -> Candidate {
+        Candidate {
+            service_id: id.into(),
+            dated: next_start.is_some(),
+            online: position.is_none(),
+            free: None,
+            link_id: position.map(|_| format!("{id}-at")),
+            latitude: position.map(|p| p.0),
+            longitude: position.map(|p| p.1),
+            step_free: None,
+            next_start,
+        }
+    }
+
+    const HUDDERSFIELD: (f64, f64) = (53.6458, -1.7850);
+    const MARSDEN: (f64, f64) = (53.6010, -1.9290);
+    const LEEDS: (f64, f64) = (53.7997, -1.5492);
+
+    #[test]
+    fn distances_match_the_map() {
+        let km = distance_km(HUDDERSFIELD, MARSDEN);
+        assert!((10.0..11.0).contains(&km), "{km}");
+        assert!(distance_km(HUDDERSFIELD, HUDDERSFIELD) < 1e-9);
+    }
+
+    #[test]
+    fn the_box_holds_the_circle() {
+        let [south, north, west, east] = bounding_box(HUDDERSFIELD, 10.0);
+        for bearing in 0..36 {
+            let angle = f64::from(bearing) * 10f64.to_radians();
+            let point = (
+                HUDDERSFIELD.0 + 9.9 / 111.0 * angle.cos(),
+                HUDDERSFIELD.1 + 9.9 / (111.0 * HUDDERSFIELD.0.to_radians().cos()) * angle.sin(),
+            );
+            assert!(distance_km(HUDDERSFIELD, point) <= 10.0);
+            assert!((south..=north).contains(&point.0) && (west..=east).contains(&point.1));
+        }
+    }
+
+    #[test]
+    fn nearer_bands_come_first_then_sooner_then_nearer() {
+        let today: NaiveDate = "2026-11-24".parse().unwrap();
+        let tuesday_10am = 1_795_514_400; // 2026-11-24 10:00 UTC
+        let friday = tuesday_10am + 3 * 86_400;
+        let ranked = rank(
+            vec![
+                candidate("far-today", Some(LEEDS), Some(tuesday_10am)),
+                candidate("marsden-today", Some(MARSDEN), Some(tuesday_10am)),
+                candidate("town-friday", Some(HUDDERSFIELD), Some(friday)),
+                candidate("phone-line", None, None),
+                candidate("town-today", Some((53.6460, -1.7860)), Some(tuesday_10am)),
+            ],
+            Some(HUDDERSFIELD),
+            15.0,
+            today,
+        );
+        let order: Vec<&str> = ranked
+            .iter()
+            .map(|r| r.candidate.service_id.as_str())
+            .collect();
+        // Leeds is 25 km away: beyond the radius.
+        assert_eq!(
+            order,
+            ["town-today", "town-friday", "phone-line", "marsden-today"]
+        );
+    }
+
+    #[test]
+    fn a_service_at_several_places_shows_once_at_its_best_place() {
+        let today: NaiveDate = "2026-11-24".parse().unwrap();
+        let mut near = candidate("walks", Some(HUDDERSFIELD), Some(1_795_514_400));
+        near.link_id = Some("walks-town".into());
+        let mut far = candidate("walks", Some(MARSDEN), Some(1_795_514_400));
+        far.link_id = Some("walks-marsden".into());
+        let ranked = rank(vec![far, near], Some(HUDDERSFIELD), 20.0, today);
+        assert_eq!(ranked.len(), 1);
+        assert_eq!(ranked[0].candidate.link_id.as_deref(), Some("walks-town"));
+    }
+
+    #[test]
+    fn when_reads_words_parts_of_the_day_and_date_ranges() {
+        let today: NaiveDate = "2026-11-24".parse().unwrap();
+        let (dates, part) = parse_when("this-week,evenings", today).unwrap();
+        assert_eq!(dates.first, today);
+        assert_eq!(dates.last, "2026-11-30".parse().unwrap());
+        assert_eq!(part, PartOfDay::Evening);
+        let (dates, _) = parse_when("2026-12-01..2026-12-07", today).unwrap();
+        assert_eq!(
+            (dates.first, dates.last),
+            ("2026-12-01".parse().unwrap(), "2026-12-07".parse().unwrap())
+        );
+        assert!(
+            parse_when("someday", today)
+                .unwrap_err()
+                .contains("not a time I know")
+        );
+        assert!(
+            parse_when("2026-12-07..2026-12-01", today)
+                .unwrap_err()
+                .contains("ends before")
+        );
+        assert!(
+            parse_when("today,tomorrow", today)
+                .unwrap_err()
+                .contains("two sets")
+        );
+    }
+
+    #[test]
+    fn dated_services_with_nothing_in_the_window_are_dropped() {
+        let today: NaiveDate = "2026-11-24".parse().unwrap();
+        let mut quiet = candidate("quiet", Some(HUDDERSFIELD), None);
+        quiet.dated = true;
+        assert!(rank(vec![quiet], None, 10.0, today).is_empty());
+    }
+}
