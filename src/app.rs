@@ -403,7 +403,7 @@ pub async fn search(settings: &Settings, args: &SearchArgs) -> anyhow::Result<()
             let listings: Vec<serde_json::Value> = found
                 .listings
                 .iter()
-                .map(|l| crate::directory::query::listing_json(l))
+                .map(crate::directory::query::listing_json)
                 .collect();
             let json = serde_json::json!({
                 "total": found.total,

@@ -63,7 +63,7 @@ fn a_few_exchanges_find_knit_and_natter_on_a_tuesday() {
     let stdout = text(&output.stdout);
     assert!(
         stdout.contains("Knit and Natter\n")
-            && stdout.contains("Tuesdays 10:00 to 12:00, next today\nHuddersfield Library"),
+            && stdout.contains("Every Tuesday, 10am to 12pm; next today\nHuddersfield Library"),
         "{stdout}"
     );
 }
@@ -209,14 +209,17 @@ fn migrate_and_load_sample_work_on_a_fresh_database_file() {
         .unwrap();
     assert!(migrate.status.success(), "{}", text(&migrate.stderr));
     assert!(text(&migrate.stdout).contains("The database is up to date"));
-    for _ in 0..2 {
+    for expected in [
+        "services: 45 added",
+        "services: 0 added, 0 updated, 45 unchanged",
+    ] {
         let load = signpost()
             .args(["--database", &url, "directory", "load-sample"])
             .output()
             .unwrap();
         assert!(load.status.success(), "{}", text(&load.stderr));
         assert!(
-            text(&load.stdout).contains("45 activities"),
+            text(&load.stdout).contains(expected),
             "{}",
             text(&load.stdout)
         );
@@ -296,4 +299,181 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
         }
     }
+}
+
+/// A fresh database file holding the sample directory, and its URL.
+fn sample_database() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("directory.db").display());
+    let load = signpost()
+        .args(["--database", &url, "directory", "load-sample"])
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", text(&load.stderr));
+    (dir, url)
+}
+
+#[test]
+fn directory_search_near_hd1_this_week_lists_social_groups_with_their_dates() {
+    let (_dir, url) = sample_database();
+    let search = |format: &str| {
+        signpost()
+            .args(["--database", &url, "directory", "search", "--near", "HD1"])
+            .args(["--when", "this-week", "--category", "social-groups"])
+            .args(["--date", "2026-11-24", "--format", format])
+            .output()
+            .unwrap()
+    };
+    let output = search("text");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains(" found; showing 1 to "), "{stdout}");
+    assert!(
+        stdout.contains("Knit and Natter\n") && stdout.contains("next today"),
+        "{stdout}"
+    );
+
+    let output = search("json");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let results = json["results"].as_array().unwrap();
+    let dated: Vec<(&str, &str)> = results
+        .iter()
+        .filter(|r| !r["next"].is_null())
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["next"]["date"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        dated.contains(&("Knit and Natter", "2026-11-24")),
+        "{dated:?}"
+    );
+    assert!(
+        dated.contains(&("Sunday Tea Dance", "2026-11-29")),
+        "{dated:?}"
+    );
+    assert!(
+        dated
+            .iter()
+            .all(|(_, date)| ("2026-11-24".."2026-12-01").contains(date)),
+        "{dated:?}"
+    );
+}
+
+#[test]
+fn an_unknown_place_or_time_gets_a_helpful_answer() {
+    let (_dir, url) = sample_database();
+    let output = signpost()
+        .args(["--database", &url, "directory", "search", "--near", "ZZ9"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(text(&output.stdout).starts_with("I don't know that place."));
+    let output = signpost()
+        .args([
+            "--database",
+            &url,
+            "directory",
+            "search",
+            "--when",
+            "soonish",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("\"soonish\" is not a time I know"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_broken_file_is_refused_with_where_and_nothing_changes() {
+    let (dir, url) = sample_database();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "[{\"id\": \"1\", \"name\": \"Lunch club\",").unwrap();
+    let export = || {
+        signpost()
+            .args(["--database", &url, "directory", "export"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let before = export();
+    let output = signpost()
+        .args(["--database", &url, "directory", "import"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("refused: line 1, column "), "{stdout}");
+    assert!(stdout.contains("Nothing was imported"), "{stdout}");
+    assert_eq!(export(), before);
+}
+
+#[test]
+fn export_writes_the_published_directory_as_hsds_json() {
+    let (dir, url) = sample_database();
+    let file = dir.path().join("export.json");
+    let output = signpost()
+        .args([
+            "--database",
+            &url,
+            "directory",
+            "export",
+            "--format",
+            "hsds-json",
+            "-o",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let services = json.as_array().unwrap();
+    assert_eq!(services.len(), 45);
+    assert!(
+        services
+            .iter()
+            .all(|s| s["organization"]["name"].is_string())
+    );
+}
+
+#[test]
+fn geo_import_loads_outcode_centres_and_refuses_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("geo.db").display());
+    let good = dir.path().join("centres.csv");
+    std::fs::write(
+        &good,
+        "outcode,lat,lon\nHD1,53.645,-1.785\nWF13,53.69,-1.63\n",
+    )
+    .unwrap();
+    let output = signpost()
+        .args(["--database", &url, "geo", "import"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("Loaded 2 outcode centres as \"centres\""));
+    assert!(text(&output.stdout).contains("Attribution: Contains OS data"));
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "outcode,lat,lon\nHD1,153.645,-1.785\n").unwrap();
+    let output = signpost()
+        .args(["--database", &url, "geo", "import"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("line 2: HD1: latitude 153.645 is out of range"),
+        "{}",
+        text(&output.stderr)
+    );
 }

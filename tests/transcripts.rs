@@ -84,7 +84,7 @@ async fn replay(flows: &Arc<FlowSet>, transcript: &Transcript, events: &mut Vec<
     let directory = Directory::in_memory().await.expect("in-memory database");
     if !transcript.empty_directory {
         directory
-            .load_sample()
+            .load_sample(transcript.date)
             .await
             .expect("sample directory loads");
     }

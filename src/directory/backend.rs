@@ -14,7 +14,7 @@ use crate::directory::model::{
 use crate::directory::query::{Candidate, OccurrenceDetail, PageDetail, SearchQuery};
 use crate::directory::recurrence::Recurrence;
 use crate::directory::store::fingerprint;
-use crate::directory::{Counts, Horizon, ImportSummary, WriteOptions};
+use crate::directory::{Horizon, ImportSummary, WriteOptions};
 use crate::search::Category;
 
 type Pool = sqlx::Pool<Db>;
@@ -257,6 +257,16 @@ pub async fn write_batch(
     set_horizon(&mut tx, horizon).await?;
     summary.skipped.extend(batch.skipped.iter().cloned());
     tx.commit().await?;
+    // After a big import, refresh the planner's statistics so searches keep
+    // using the right indexes.
+    if changed_services.len() >= 100 {
+        let statement = if POSTGRES {
+            "ANALYZE"
+        } else {
+            "PRAGMA optimize"
+        };
+        sqlx::query(statement).execute(pool).await?;
+    }
     Ok(summary)
 }
 
@@ -290,7 +300,7 @@ trait Tally {
 
 impl Tally for ImportSummary {
     fn count(&mut self, kind: &'static str, outcome: Existing) {
-        let counts = self.counts.entry(kind).or_insert_with(Counts::default);
+        let counts = self.counts.entry(kind).or_default();
         match outcome {
             Existing::New => counts.added += 1,
             Existing::Changed => counts.updated += 1,
@@ -464,6 +474,22 @@ async fn write_location(
     .bind(hash)
     .execute(&mut **tx)
     .await?;
+    if !POSTGRES {
+        sqlx::query(
+            "DELETE FROM x_location_box WHERE id = (SELECT rowid FROM location WHERE id = $1)",
+        )
+        .bind(&location.id)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO x_location_box
+             SELECT rowid, latitude, latitude, longitude, longitude FROM location
+             WHERE id = $1 AND latitude IS NOT NULL AND longitude IS NOT NULL",
+        )
+        .bind(&location.id)
+        .execute(&mut **tx)
+        .await?;
+    }
     sqlx::query("DELETE FROM address WHERE location_id = $1")
         .bind(&location.id)
         .execute(&mut **tx)
@@ -650,11 +676,14 @@ async fn write_service(
         insert_attribute(tx, &service.id, position, attribute).await?;
     }
     for category in &service.categories {
-        sqlx::query("INSERT INTO x_service_category (service_id, category) VALUES ($1, $2)")
-            .bind(&service.id)
-            .bind(category.slug())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO x_service_category (service_id, category, online) VALUES ($1, $2, $3)",
+        )
+        .bind(&service.id)
+        .bind(category.slug())
+        .bind(service.online)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -954,126 +983,218 @@ pub async fn town_centre(pool: &Pool, town: &str) -> Result<(bool, Option<(f64, 
     Ok((row.0 > 0, row.1.zip(row.2)))
 }
 
-/// Services that pass every filter but distance and date, with their next
-/// occurrence in the window; ranking and paging happen in Rust.
-pub async fn candidates(
+/// One page of services matching `query`, ranked in SQL, and how many match
+/// in all. `centre` is where distances are measured from.
+///
+/// Ranking: distance bands (2, 5, 10 km, further; remote services count as
+/// 5 km), then the next start (undated services count as the start of
+/// today), then remote last, then distance. A service at several places is
+/// ranked at its best one. Distances here use the equirectangular
+/// approximation, within a fraction of a per cent at these ranges.
+pub async fn search_page(
     pool: &Pool,
     query: &SearchQuery,
-    bounds: Option<[f64; 4]>,
-) -> Result<Vec<Candidate>> {
-    let (first, last) = (query.dates.first, query.dates.last);
+    centre: Option<(f64, f64)>,
+    today_starts_at: i64,
+) -> Result<(Vec<Candidate>, usize)> {
+    use crate::directory::query::Attendance;
     let (earliest, latest) = query.part_of_day.minutes();
     let not_before = query.not_before.map_or(i64::MIN, |t| t.timestamp());
-    let mut sql = QueryBuilder::<Db>::new(
-        "SELECT s.id, s.x_dated, s.x_online, s.x_free, sal.id AS link_id, l.latitude, l.longitude,
-            l.x_step_free,
-            (SELECT min(o.starts_at) FROM x_occurrence o
-              WHERE o.service_id = s.id
-                AND (o.service_at_location_id IS NULL OR o.service_at_location_id = sal.id)
-                AND o.local_date >= ",
-    );
-    sql.push_bind(first)
+    let mut sql = QueryBuilder::<Db>::new("WITH hits AS (");
+    let next_start = |sql: &mut QueryBuilder<Db>, link: &str| {
+        sql.push(
+            "(SELECT min(o.starts_at) FROM x_occurrence o
+              WHERE o.service_id = s.id AND (o.service_at_location_id IS NULL OR o.service_at_location_id = ",
+        )
+        .push(link)
+        .push(") AND o.local_date >= ")
+        .push_bind(query.dates.first)
         .push(" AND o.local_date <= ")
-        .push_bind(last)
+        .push_bind(query.dates.last)
         .push(" AND o.local_minute >= ")
         .push_bind(i64::from(earliest))
         .push(" AND o.local_minute <= ")
         .push_bind(i64::from(latest))
         .push(" AND coalesce(o.ends_at, o.starts_at) >= ")
         .push_bind(not_before)
-        .push(
-            ") AS next_start
-         FROM service s
-         LEFT JOIN service_at_location sal ON sal.service_id = s.id
-         LEFT JOIN location l ON l.id = sal.location_id
-         WHERE s.x_status = 'published' AND s.status = 'active'
-           AND (s.x_expires IS NULL OR s.x_expires >= ",
-        )
-        .push_bind(query.today)
-        .push(")");
-    if !query.categories.is_empty() {
-        sql.push(" AND EXISTS (SELECT 1 FROM x_service_category c WHERE c.service_id = s.id AND c.category IN (");
-        let mut list = sql.separated(", ");
-        for category in &query.categories {
-            list.push_bind(category.slug());
-        }
-        sql.push("))");
-    }
-    if query.free_only {
-        sql.push(" AND s.x_free");
-    }
-    if query.step_free_only {
-        sql.push(" AND l.x_step_free");
-    }
-    match query.attendance {
-        crate::directory::query::Attendance::Online => {
-            sql.push(" AND s.x_online");
-        }
-        crate::directory::query::Attendance::InPerson => {
-            sql.push(" AND l.id IS NOT NULL");
-        }
-        crate::directory::query::Attendance::Any => {}
-    }
-    if let Some(text) = query.text.as_deref() {
-        if POSTGRES {
-            sql.push(" AND s.x_search @@ websearch_to_tsquery('english', ")
-                .push_bind(text.to_owned())
-                .push(")");
-        } else {
-            sql.push(
-                " AND s.rowid IN (SELECT rowid FROM x_service_text WHERE x_service_text MATCH ",
-            )
-            .push_bind(fts5_query(text))
+        .push(") AS next_start");
+    };
+    let filters = |sql: &mut QueryBuilder<Db>| {
+        sql.push(" AND s.x_status = 'published' AND s.status = 'active' AND (s.x_expires IS NULL OR s.x_expires >= ")
+            .push_bind(query.today)
             .push(")");
-        }
-    }
-    match (&query.town, bounds) {
-        (Some(town), None) => {
-            sql.push(" AND (l.x_town = ").push_bind(town.clone());
+        if !query.categories.is_empty() {
             sql.push(
-                if query.attendance == crate::directory::query::Attendance::InPerson {
-                    ")"
-                } else {
-                    " OR s.x_online)"
-                },
+                " AND EXISTS (SELECT 1 FROM x_service_category c WHERE c.service_id = s.id AND c.category IN (",
             );
+            let mut list = sql.separated(", ");
+            for category in &query.categories {
+                list.push_bind(category.slug());
+            }
+            sql.push("))");
         }
-        (_, Some([south, north, west, east])) => {
-            sql.push(" AND ((l.latitude BETWEEN ")
-                .push_bind(south)
-                .push(" AND ")
-                .push_bind(north)
-                .push(" AND l.longitude BETWEEN ")
-                .push_bind(west)
-                .push(" AND ")
-                .push_bind(east)
+        if query.free_only {
+            sql.push(" AND s.x_free");
+        }
+        if let Some(text) = query.text.as_deref() {
+            if POSTGRES {
+                sql.push(" AND s.x_search @@ websearch_to_tsquery('english', ")
+                    .push_bind(text.to_owned())
+                    .push(")");
+            } else {
+                sql.push(
+                    " AND s.rowid IN (SELECT rowid FROM x_service_text WHERE x_service_text MATCH ",
+                )
+                .push_bind(fts5_query(text))
                 .push(")");
+            }
+        }
+    };
+    // Squared distance in km², from bound numbers only.
+    let squared_distance = |sql: &mut QueryBuilder<Db>, (lat, lon): (f64, f64)| {
+        let km_per_degree = 111.195;
+        sql.push("((l.latitude - ")
+            .push_bind(lat)
+            .push(") * ")
+            .push_bind(km_per_degree)
+            .push(") * ((l.latitude - ")
+            .push_bind(lat)
+            .push(") * ")
+            .push_bind(km_per_degree)
+            .push(") + ((l.longitude - ")
+            .push_bind(lon)
+            .push(") * ")
+            .push_bind(km_per_degree * lat.to_radians().cos())
+            .push(") * ((l.longitude - ")
+            .push_bind(lon)
+            .push(") * ")
+            .push_bind(km_per_degree * lat.to_radians().cos())
+            .push(")");
+    };
+    let places = query.attendance != Attendance::Online;
+    let remote = query.attendance != Attendance::InPerson;
+    let mut branches = 0;
+    if places {
+        branches += 1;
+        sql.push(
+            "SELECT s.id AS service_id, sal.id AS link_id, l.latitude, l.longitude, s.x_dated,
+                FALSE AS remote, ",
+        );
+        match centre {
+            Some(centre) => squared_distance(&mut sql, centre),
+            None => {
+                sql.push("CAST(NULL AS DOUBLE PRECISION)");
+            }
+        };
+        sql.push(" AS d2, ");
+        next_start(&mut sql, "sal.id");
+        sql.push(
+            " FROM location l
+              JOIN service_at_location sal ON sal.location_id = l.id
+              JOIN service s ON s.id = sal.service_id
+              WHERE TRUE",
+        );
+        filters(&mut sql);
+        if query.step_free_only {
+            sql.push(" AND l.x_step_free");
+        }
+        if let Some(centre) = centre {
+            let [south, north, west, east] =
+                crate::directory::query::bounding_box(centre, query.radius_km);
+            if POSTGRES {
+                sql.push(" AND l.latitude IS NOT NULL AND l.longitude IS NOT NULL AND point(l.longitude, l.latitude) <@ box(point(")
+                    .push_bind(west)
+                    .push(", ")
+                    .push_bind(south)
+                    .push("), point(")
+                    .push_bind(east)
+                    .push(", ")
+                    .push_bind(north)
+                    .push(")) AND ");
+            } else {
+                sql.push(" AND l.rowid IN (SELECT id FROM x_location_box WHERE min_latitude >= ")
+                    .push_bind(south)
+                    .push(" AND max_latitude <= ")
+                    .push_bind(north)
+                    .push(" AND min_longitude >= ")
+                    .push_bind(west)
+                    .push(" AND max_longitude <= ")
+                    .push_bind(east)
+                    .push(") AND ");
+            }
+            squared_distance(&mut sql, centre);
+            sql.push(" <= ")
+                .push_bind(query.radius_km * query.radius_km);
+        } else if let Some(town) = &query.town {
+            sql.push(" AND l.x_town = ").push_bind(town.clone());
+        }
+    }
+    if remote {
+        if branches > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(
+            "SELECT s.id AS service_id, NULL AS link_id, CAST(NULL AS DOUBLE PRECISION) AS latitude,
+                CAST(NULL AS DOUBLE PRECISION) AS longitude, s.x_dated, TRUE AS remote,
+                CAST(NULL AS DOUBLE PRECISION) AS d2, ",
+        );
+        next_start(&mut sql, "NULL");
+        sql.push(" FROM service s WHERE s.x_online");
+        if !query.categories.is_empty() {
+            // Straight to the remote services in these categories.
+            sql.push(" AND s.id IN (SELECT service_id FROM x_service_category WHERE online AND category IN (");
+            let mut list = sql.separated(", ");
+            for category in &query.categories {
+                list.push_bind(category.slug());
+            }
+            sql.push("))");
+        }
+        filters(&mut sql);
+        if query.near.is_none() && places {
+            // With no place asked for, services at places come from the
+            // branch above; remote-only services have no place at all.
             sql.push(
-                if query.attendance == crate::directory::query::Attendance::InPerson {
-                    ")"
-                } else {
-                    " OR s.x_online)"
-                },
+                " AND NOT EXISTS (SELECT 1 FROM service_at_location x WHERE x.service_id = s.id)",
             );
         }
-        (None, None) => {}
     }
+    let band = if centre.is_some() {
+        "CASE WHEN remote THEN 1 WHEN d2 IS NULL THEN 2 WHEN d2 <= 4 THEN 0 WHEN d2 <= 25 THEN 1
+              WHEN d2 <= 100 THEN 2 ELSE 3 END"
+    } else {
+        "0"
+    };
+    sql.push("), ranked AS (SELECT hits.*, ")
+        .push(band)
+        .push(" AS band, coalesce(next_start, ")
+        .push_bind(today_starts_at)
+        .push(") AS starts, ROW_NUMBER() OVER (PARTITION BY service_id ORDER BY ")
+        .push(band)
+        .push(", coalesce(next_start, ")
+        .push_bind(today_starts_at)
+        .push(
+            "), coalesce(d2, 1e12)) AS nth FROM hits WHERE NOT (x_dated AND next_start IS NULL))
+           SELECT service_id, link_id, latitude, longitude, next_start, count(*) OVER () AS total
+           FROM ranked WHERE nth = 1
+           ORDER BY band, starts, remote, coalesce(d2, 1e12), service_id LIMIT ",
+        )
+        .push_bind(query.limit as i64)
+        .push(" OFFSET ")
+        .push_bind(query.offset as i64);
     let rows = sql.build().fetch_all(pool).await?;
-    let mut found = Vec::with_capacity(rows.len());
+    let mut total = 0;
+    let mut page = Vec::with_capacity(rows.len());
     for row in rows {
-        found.push(Candidate {
-            service_id: row.try_get("id")?,
-            dated: row.try_get("x_dated")?,
-            online: row.try_get("x_online")?,
-            free: row.try_get("x_free")?,
+        total = usize::try_from(row.try_get::<i64, _>("total")?).unwrap_or(0);
+        page.push(Candidate {
+            service_id: row.try_get("service_id")?,
             link_id: row.try_get("link_id")?,
             latitude: row.try_get("latitude")?,
             longitude: row.try_get("longitude")?,
-            step_free: row.try_get("x_step_free")?,
             next_start: row.try_get("next_start")?,
         });
     }
-    Ok(found)
+    Ok((page, total))
 }
 
 /// Words for SQLite FTS5: each word quoted (so nothing typed is syntax),
@@ -1132,25 +1253,63 @@ pub async fn page_detail(
         }
         None => None,
     };
-    let phones: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT number, description FROM phone
-         WHERE service_id = $1 OR service_at_location_id = $2
-            OR organization_id = (SELECT organization_id FROM service WHERE id = $1)
-         ORDER BY CASE WHEN service_at_location_id IS NOT NULL THEN 0
-                       WHEN service_id IS NOT NULL THEN 1 ELSE 2 END, x_position",
-    )
-    .bind(service_id)
-    .bind(link_id)
-    .fetch_all(pool)
-    .await?;
-    let schedules: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT description, x_recurrence FROM schedule
-         WHERE service_id = $1 OR service_at_location_id = $2 ORDER BY x_position",
-    )
-    .bind(service_id)
-    .bind(link_id)
-    .fetch_all(pool)
-    .await?;
+    // Each owner separately: an OR across columns can defeat the indexes.
+    // The place's and the service's own numbers come first; the
+    // organisation's only when the service gives no way in of its own.
+    let mut phones: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(link_id) = link_id {
+        phones.extend(
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT number, description FROM phone WHERE service_at_location_id = $1 ORDER BY x_position",
+            )
+            .bind(link_id)
+            .fetch_all(pool)
+            .await?,
+        );
+    }
+    phones.extend(
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT number, description FROM phone WHERE service_id = $1 ORDER BY x_position",
+        )
+        .bind(service_id)
+        .fetch_all(pool)
+        .await?,
+    );
+    let service_email: Option<String> = row.try_get("email")?;
+    let service_url: Option<String> = row.try_get("url")?;
+    let own_way_in = !phones.is_empty() || service_email.is_some() || service_url.is_some();
+    if !own_way_in {
+        phones.extend(
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT p.number, p.description FROM phone p
+                 JOIN service s ON s.organization_id = p.organization_id
+                 WHERE s.id = $1 ORDER BY p.x_position",
+            )
+            .bind(service_id)
+            .fetch_all(pool)
+            .await?,
+        );
+    }
+    let mut schedules: Vec<(Option<String>, Option<String>)> = Vec::new();
+    if let Some(link_id) = link_id {
+        schedules.extend(
+            sqlx::query_as::<_, (Option<String>, Option<String>)>(
+                "SELECT description, x_recurrence FROM schedule
+                 WHERE service_at_location_id = $1 ORDER BY x_position",
+            )
+            .bind(link_id)
+            .fetch_all(pool)
+            .await?,
+        );
+    }
+    schedules.extend(
+        sqlx::query_as::<_, (Option<String>, Option<String>)>(
+            "SELECT description, x_recurrence FROM schedule WHERE service_id = $1 ORDER BY x_position",
+        )
+        .bind(service_id)
+        .fetch_all(pool)
+        .await?,
+    );
     let next = match next_start {
         Some(start) => sqlx::query_as::<_, (Option<i64>, NaiveDate, i64, bool)>(
             "SELECT ends_at, local_date, local_minute, all_day FROM x_occurrence
@@ -1174,12 +1333,16 @@ pub async fn page_detail(
     Ok(PageDetail {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
-        url: row
-            .try_get::<Option<String>, _>("url")?
-            .or(row.try_get("website")?),
-        email: row
-            .try_get::<Option<String>, _>("email")?
-            .or(row.try_get("organization_email")?),
+        url: service_url.or(if own_way_in {
+            None
+        } else {
+            row.try_get("website")?
+        }),
+        email: service_email.or(if own_way_in {
+            None
+        } else {
+            row.try_get("organization_email")?
+        }),
         fees_description: row.try_get("fees_description")?,
         application_process: row.try_get("application_process")?,
         free: row.try_get("x_free")?,

@@ -218,18 +218,37 @@ impl Directory {
                 area,
             });
         }
-        let bounds = centre.map(|c| query::bounding_box(c, query.radius_km));
-        let candidates = dispatch!(&self.pool, candidates(&query, bounds))?;
-        let ranked = query::rank(candidates, centre, query.radius_km, query.today);
-        let total = ranked.len();
-        let mut listings = Vec::new();
-        for hit in ranked.into_iter().skip(query.offset).take(query.limit) {
-            let c = &hit.candidate;
+        let today_starts_at = query
+            .today
+            .and_hms_opt(0, 0, 0)
+            .and_then(|midnight| {
+                midnight
+                    .and_local_timezone(chrono_tz::Europe::London)
+                    .earliest()
+            })
+            .map_or(0, |start| start.timestamp());
+        let (mut page, mut total) =
+            dispatch!(&self.pool, search_page(&query, centre, today_starts_at))?;
+        if page.is_empty() && query.offset > 0 {
+            // Past the last page: still say how many there are.
+            let first = SearchQuery {
+                offset: 0,
+                limit: 1,
+                ..query.clone()
+            };
+            total = dispatch!(&self.pool, search_page(&first, centre, today_starts_at))?.1;
+            page.clear();
+        }
+        let mut listings = Vec::with_capacity(page.len());
+        for hit in page {
+            let distance = centre
+                .zip(hit.latitude.zip(hit.longitude))
+                .map(|(from, to)| query::distance_km(from, to));
             let detail = dispatch!(
                 &self.pool,
-                page_detail(&c.service_id, c.link_id.as_deref(), c.next_start)
+                page_detail(&hit.service_id, hit.link_id.as_deref(), hit.next_start)
             )?;
-            listings.push(listing(hit, detail));
+            listings.push(listing(hit.service_id, distance, detail));
         }
         Ok(SearchResults {
             listings,
@@ -250,7 +269,7 @@ impl Directory {
 }
 
 /// Puts a ranked candidate and its details together as a card's content.
-fn listing(hit: query::Ranked, detail: query::PageDetail) -> Listing {
+fn listing(service_id: String, distance_km: Option<f64>, detail: query::PageDetail) -> Listing {
     let next = detail.next.map(|next| {
         let start = (!next.all_day)
             .then(|| {
@@ -298,12 +317,12 @@ fn listing(hit: query::Ranked, detail: query::PageDetail) -> Listing {
             step_free,
         });
     Listing {
-        service_id: hit.candidate.service_id,
+        service_id,
         title: detail.name,
         description: detail.description,
         organisation: detail.organization,
         place,
-        distance_km: hit.distance_km,
+        distance_km,
         online: detail.online,
         next,
         pattern,

@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(kept, "ac148810-d857-441c-9679-408f346de14b");
         let derived = record_id("cal", "service", "event-1@example.org");
         assert_eq!(derived, record_id("cal", "service", "event-1@example.org"));
-        assert_ne!(derived, record_id("other", "service", "event-1@example.org"));
+        assert_ne!(
+            derived,
+            record_id("other", "service", "event-1@example.org")
+        );
         assert_ne!(derived, record_id("cal", "location", "event-1@example.org"));
         assert!(uuid::Uuid::parse_str(&derived).is_ok());
     }

@@ -20,8 +20,12 @@ pub fn card(listing: &Listing, today: NaiveDate) -> String {
             let mut parts: Vec<&str> = Vec::new();
             parts.extend(place.name.as_deref());
             parts.extend(place.address.as_deref());
-            if place.address.as_deref() != place.town.as_deref() {
-                parts.extend(place.town.as_deref());
+            // Sample and hand-typed addresses often end with the town already.
+            let address = place.address.as_deref().unwrap_or("").to_lowercase();
+            if let Some(town) = place.town.as_deref()
+                && !address.contains(&town.to_lowercase())
+            {
+                parts.push(town);
             }
             parts.extend(place.postcode.as_deref());
             let mut line = parts

@@ -1,9 +1,8 @@
 //! Directory searches: the filters, the ranking and the results.
 //!
-//! The store narrows services in SQL (published, unexpired, category, text,
-//! a box around the place, the next occurrence in the dates asked for); this
-//! module measures distances, ranks and pages in Rust, where the rules are
-//! easy to read and test.
+//! The store finds, ranks and pages services in one SQL statement (see
+//! `backend::search_page`), so only a page of rows leaves the database;
+//! this module holds the query, the result types and the distance sums.
 //!
 //! Ranking: nearest and soonest first. Results fall into distance bands
 //! (within 2 km, 5 km, 10 km, further); within a band the soonest comes
@@ -11,10 +10,9 @@
 //! a short trip away (the 5 km band), and services without dates (a phone
 //! line, a befriending scheme) as if they were on today.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Europe::London;
 
 use crate::search::{Area, Category, DateWindow, SearchRequest, When};
 
@@ -163,17 +161,13 @@ impl Horizon {
     }
 }
 
-/// A service (at one of its locations) that passed the SQL filters.
+/// A service (at its best place) on the page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Candidate {
     pub service_id: String,
-    pub dated: bool,
-    pub online: bool,
-    pub free: Option<bool>,
     pub link_id: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
-    pub step_free: Option<bool>,
     /// The next start in the window, seconds since 1970 UTC.
     pub next_start: Option<i64>,
 }
@@ -304,99 +298,6 @@ pub(crate) fn bounding_box(centre: (f64, f64), radius_km: f64) -> [f64; 4] {
     ]
 }
 
-/// A candidate that survived ranking, with its distance.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Ranked {
-    pub candidate: Candidate,
-    pub distance_km: Option<f64>,
-}
-
-/// Drops what is too far or not on, keeps each service's best location, and
-/// sorts nearest and soonest first.
-pub(crate) fn rank(
-    candidates: Vec<Candidate>,
-    centre: Option<(f64, f64)>,
-    radius_km: f64,
-    today: NaiveDate,
-) -> Vec<Ranked> {
-    let mut best: HashMap<String, (RankKey, Ranked)> = HashMap::new();
-    for candidate in candidates {
-        if candidate.dated && candidate.next_start.is_none() {
-            continue;
-        }
-        let located = candidate.latitude.zip(candidate.longitude);
-        let distance = centre.zip(located).map(|(c, l)| distance_km(c, l));
-        let remote = candidate.link_id.is_none() || (located.is_none() && candidate.online);
-        if let (Some(distance), false) = (distance, remote)
-            && distance > radius_km
-        {
-            continue;
-        }
-        let key = RankKey::new(&candidate, distance, remote, centre.is_some(), today);
-        let ranked = Ranked {
-            candidate,
-            distance_km: if remote { None } else { distance },
-        };
-        match best.get(&ranked.candidate.service_id) {
-            Some((existing, _)) if *existing <= key => {}
-            _ => {
-                best.insert(ranked.candidate.service_id.clone(), (key, ranked));
-            }
-        }
-    }
-    let mut ranked: Vec<(RankKey, Ranked)> = best.into_values().collect();
-    ranked.sort_by(|a, b| a.0.cmp(&b.0));
-    ranked.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Sort key: band, day, start, remote last, metres, then id for stability.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct RankKey {
-    band: u8,
-    day: i64,
-    start: i64,
-    remote: bool,
-    metres: u64,
-    service_id: String,
-}
-
-impl RankKey {
-    fn new(
-        candidate: &Candidate,
-        distance: Option<f64>,
-        remote: bool,
-        has_centre: bool,
-        today: NaiveDate,
-    ) -> Self {
-        let band = match (has_centre, remote, distance) {
-            (false, _, _) => 0,
-            (true, true, _) => 1,
-            (true, false, Some(d)) if d <= 2.0 => 0,
-            (true, false, Some(d)) if d <= 5.0 => 1,
-            (true, false, Some(d)) if d <= 10.0 => 2,
-            (true, false, Some(_)) => 3,
-            (true, false, None) => 2,
-        };
-        let (day, start) = match candidate.next_start {
-            Some(start) => {
-                let local = DateTime::from_timestamp(start, 0)
-                    .map(|t| t.with_timezone(&London).date_naive())
-                    .unwrap_or(today);
-                ((local - today).num_days().max(0), start)
-            }
-            None => (0, i64::MIN),
-        };
-        RankKey {
-            band,
-            day,
-            start,
-            remote,
-            metres: distance.map_or(u64::MAX, |d| (d * 1000.0) as u64),
-            service_id: candidate.service_id.clone(),
-        }
-    }
-}
-
 /// Reads a `--when` such as `this-week`, `evenings`, `this-weekend,daytime`
 /// or `2026-12-01..2026-12-07`: the dates and the part of the day.
 pub fn parse_when(text: &str, today: NaiveDate) -> Result<(DateRange, PartOfDay), String> {
@@ -487,23 +388,8 @@ pub fn listing_json(listing: &Listing) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn candidate(id: &str, position: Option<(f64, f64)>, next_start: Option<i64>) -> Candidate {
-        Candidate {
-            service_id: id.into(),
-            dated: next_start.is_some(),
-            online: position.is_none(),
-            free: None,
-            link_id: position.map(|_| format!("{id}-at")),
-            latitude: position.map(|p| p.0),
-            longitude: position.map(|p| p.1),
-            step_free: None,
-            next_start,
-        }
-    }
-
     const HUDDERSFIELD: (f64, f64) = (53.6458, -1.7850);
     const MARSDEN: (f64, f64) = (53.6010, -1.9290);
-    const LEEDS: (f64, f64) = (53.7997, -1.5492);
 
     #[test]
     fn distances_match_the_map() {
@@ -524,46 +410,6 @@ mod tests {
             assert!(distance_km(HUDDERSFIELD, point) <= 10.0);
             assert!((south..=north).contains(&point.0) && (west..=east).contains(&point.1));
         }
-    }
-
-    #[test]
-    fn nearer_bands_come_first_then_sooner_then_nearer() {
-        let today: NaiveDate = "2026-11-24".parse().unwrap();
-        let tuesday_10am = 1_795_514_400; // 2026-11-24 10:00 UTC
-        let friday = tuesday_10am + 3 * 86_400;
-        let ranked = rank(
-            vec![
-                candidate("far-today", Some(LEEDS), Some(tuesday_10am)),
-                candidate("marsden-today", Some(MARSDEN), Some(tuesday_10am)),
-                candidate("town-friday", Some(HUDDERSFIELD), Some(friday)),
-                candidate("phone-line", None, None),
-                candidate("town-today", Some((53.6460, -1.7860)), Some(tuesday_10am)),
-            ],
-            Some(HUDDERSFIELD),
-            15.0,
-            today,
-        );
-        let order: Vec<&str> = ranked
-            .iter()
-            .map(|r| r.candidate.service_id.as_str())
-            .collect();
-        // Leeds is 25 km away: beyond the radius.
-        assert_eq!(
-            order,
-            ["town-today", "town-friday", "phone-line", "marsden-today"]
-        );
-    }
-
-    #[test]
-    fn a_service_at_several_places_shows_once_at_its_best_place() {
-        let today: NaiveDate = "2026-11-24".parse().unwrap();
-        let mut near = candidate("walks", Some(HUDDERSFIELD), Some(1_795_514_400));
-        near.link_id = Some("walks-town".into());
-        let mut far = candidate("walks", Some(MARSDEN), Some(1_795_514_400));
-        far.link_id = Some("walks-marsden".into());
-        let ranked = rank(vec![far, near], Some(HUDDERSFIELD), 20.0, today);
-        assert_eq!(ranked.len(), 1);
-        assert_eq!(ranked[0].candidate.link_id.as_deref(), Some("walks-town"));
     }
 
     #[test]
@@ -593,13 +439,5 @@ mod tests {
                 .unwrap_err()
                 .contains("two sets")
         );
-    }
-
-    #[test]
-    fn dated_services_with_nothing_in_the_window_are_dropped() {
-        let today: NaiveDate = "2026-11-24".parse().unwrap();
-        let mut quiet = candidate("quiet", Some(HUDDERSFIELD), None);
-        quiet.dated = true;
-        assert!(rank(vec![quiet], None, 10.0, today).is_empty());
     }
 }

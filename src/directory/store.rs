@@ -78,7 +78,10 @@ impl Pool {
             .map_err(|e| bad_url(e.to_string()))?
             .create_if_missing(true)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // 64 MiB of page cache per connection (SQLite's default is 2
+            // MiB): a national directory's search indexes stay in memory.
+            .pragma("cache_size", "-65536");
         // Every connection to an in-memory database is a separate database,
         // so an in-memory directory must keep exactly one connection open.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");

@@ -175,9 +175,9 @@ fn check_schedules(mut parsed: Parsed, today: NaiveDate) -> Parsed {
         for schedule in &service.schedules {
             if let Err(message) = check(schedule) {
                 parsed.problems.push(Problem {
-                    location: format!("schedule \"{}\"", schedule.id),
-                    record: Some(format!("service \"{}\" (\"{}\")", service.id, service.name)),
-                    message,
+                    location: format!("service \"{}\"", service.source_id),
+                    record: Some(format!("\"{}\"", service.name)),
+                    message: format!("its schedule cannot be used: {message}"),
                 });
                 bad.insert(service.id.clone());
             }
@@ -187,9 +187,9 @@ fn check_schedules(mut parsed: Parsed, today: NaiveDate) -> Parsed {
         for schedule in &link.schedules {
             if let Err(message) = check(schedule) {
                 parsed.problems.push(Problem {
-                    location: format!("schedule \"{}\"", schedule.id),
-                    record: Some(format!("service_at_location \"{}\"", link.id)),
-                    message,
+                    location: format!("service_at_location \"{}\"", link.source_id),
+                    record: None,
+                    message: format!("its schedule cannot be used: {message}"),
                 });
                 bad.insert(link.service_id.clone());
             }
