@@ -48,7 +48,7 @@ pub fn card(listing: &Listing, today: NaiveDate) -> String {
     }
     match listing.place.as_ref().and_then(|p| p.step_free) {
         Some(true) => facts.push("step-free access".to_owned()),
-        Some(false) => facts.push("not step-free".to_owned()),
+        Some(false) => facts.push("no step-free access".to_owned()),
         None => {}
     }
     if !facts.is_empty() {
@@ -87,15 +87,18 @@ fn shorten(text: &str, limit: usize) -> String {
     format!("{}…", cut.trim_end_matches([',', '.', ';', ':']))
 }
 
-/// A distance as British people say it.
+/// A distance as British people say it, from the middle of the place
+/// searched for.
 fn miles(km: f64) -> String {
     let miles = km * 0.621_371;
-    if miles < 0.25 {
-        "very close by".to_owned()
-    } else if miles < 10.0 {
-        format!("about {miles:.1} miles away")
+    if miles < 0.5 {
+        "less than half a mile away".to_owned()
+    } else if miles < 1.0 {
+        "under a mile away".to_owned()
+    } else if miles < 1.5 {
+        "about a mile away".to_owned()
     } else {
-        format!("about {miles:.0} miles away")
+        format!("about {} miles away", miles.round())
     }
 }
 
@@ -238,7 +241,7 @@ mod tests {
             card(&knit_and_natter(), today),
             "Knit and Natter\n\
              Every Tuesday, 10am to 12pm; next on Tuesday 1 December\n\
-             Huddersfield Library, Princess Alexandra Walk, Huddersfield, HD1 2SU (about 0.6 miles away)\n\
+             Huddersfield Library, Princess Alexandra Walk, Huddersfield, HD1 2SU (under a mile away)\n\
              Free · step-free access\n\
              Just turn up · Call 01632 960101\n\
              Run by Library Friends"

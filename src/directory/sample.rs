@@ -286,9 +286,19 @@ fn contact(text: &str, phone_id: &str) -> (Vec<Phone>, Option<String>) {
                 .map(|i| words[i])
                 .filter(|w| ["Text", "Call", "Ring"].contains(w))
                 .map(str::to_owned);
+            let mut shown = number.join(" ");
+            // Keep a note such as "(free to call)" with its number.
+            let after = index + number.len();
+            if words.get(after).is_some_and(|w| w.starts_with('(')) {
+                let close = (after..words.len())
+                    .find(|&i| words[i].ends_with(')'))
+                    .unwrap_or(after);
+                shown.push(' ');
+                shown.push_str(&words[after..=close].join(" "));
+            }
             phones.push(phone(
                 &format!("{phone_id}-{}", phones.len() + 1),
-                &number.join(" "),
+                &shown,
                 verb,
             ));
             index += number.len();
