@@ -1019,14 +1019,17 @@ pub async fn search_page(
         .push_bind(not_before)
         .push(") AS next_start");
     };
-    let filters = |sql: &mut QueryBuilder<Db>| {
+    // `service_id` is the column to test categories against: in the place
+    // branch, `sal.service_id`, so SQLite can rule a place out before it
+    // reads the service's row.
+    let filters = |sql: &mut QueryBuilder<Db>, service_id: &str| {
         sql.push(" AND s.x_status = 'published' AND s.status = 'active' AND (s.x_expires IS NULL OR s.x_expires >= ")
             .push_bind(query.today)
             .push(")");
         if !query.categories.is_empty() {
-            sql.push(
-                " AND EXISTS (SELECT 1 FROM x_service_category c WHERE c.service_id = s.id AND c.category IN (",
-            );
+            sql.push(" AND EXISTS (SELECT 1 FROM x_service_category c WHERE c.service_id = ")
+                .push(service_id)
+                .push(" AND c.category IN (");
             let mut list = sql.separated(", ");
             for category in &query.categories {
                 list.push_bind(category.slug());
@@ -1094,7 +1097,7 @@ pub async fn search_page(
               JOIN service s ON s.id = sal.service_id
               WHERE TRUE",
         );
-        filters(&mut sql);
+        filters(&mut sql, "sal.service_id");
         if query.step_free_only {
             sql.push(" AND l.x_step_free");
         }
@@ -1149,7 +1152,7 @@ pub async fn search_page(
             }
             sql.push("))");
         }
-        filters(&mut sql);
+        filters(&mut sql, "s.id");
         if query.near.is_none() && places {
             // With no place asked for, services at places come from the
             // branch above; remote-only services have no place at all.
