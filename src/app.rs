@@ -72,6 +72,95 @@ pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
     }
 }
 
+/// `signpost serve`: runs the bot on Telegram until SIGTERM or Ctrl-C.
+pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    use crate::channel::telegram;
+
+    let Some(token) = settings.telegram.token.clone() else {
+        anyhow::bail!(
+            "there is nothing to serve: set SIGNPOST_TELEGRAM__TOKEN to your bot's token from BotFather (see \"Running on Telegram\" in the README)"
+        );
+    };
+    let flows = load_flows(&settings.flows.dir)?;
+    let directory = Directory::open(&settings.database.url).await?;
+    directory
+        .refresh_occurrences(today_in_uk())
+        .await
+        .context("bringing event dates up to date")?;
+    let refresher = tokio::spawn(refresh_daily(directory.clone()));
+
+    let parse = |key: &str, value: &str| {
+        url::Url::parse(value).with_context(|| format!("{key} is not a URL"))
+    };
+    let api_url = match &settings.telegram.api_url {
+        Some(url) => Some(parse("telegram.api_url", url)?),
+        None => None,
+    };
+    let webhook = match &settings.telegram.webhook_url {
+        Some(url) => Some(telegram::Webhook {
+            url: parse("telegram.webhook_url", url)?,
+            listen: settings.telegram.webhook_listen,
+        }),
+        None => None,
+    };
+    let options = telegram::Options {
+        token,
+        api_url,
+        webhook,
+        limits: if settings.telegram.throttle {
+            teloxide::adaptors::throttle::Limits::default()
+        } else {
+            telegram::UNTHROTTLED
+        },
+        idle: std::time::Duration::from_secs(settings.session.idle_minutes * 60),
+        today: Arc::new(today_in_uk),
+    };
+    let bot = Bot::new(Arc::new(flows), directory.clone());
+    let result = telegram::run(options, bot, shutdown_signal()).await;
+    refresher.abort();
+    directory.close().await;
+    result?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM (as systemd sends) or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Rolls event dates forward once an hour, so that "this week" stays true
+/// on a bot that runs for months. Refreshing is cheap when nothing changed.
+async fn refresh_daily(directory: Directory) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(err) = directory.refresh_occurrences(today_in_uk()).await {
+            tracing::error!(error = %err, "could not bring event dates up to date");
+        }
+    }
+}
+
 /// `signpost flows check`: prints every problem; true if there are no errors.
 pub fn check_flows(dir: &Path) -> bool {
     let (flows, diagnostics) = flow::check_dir(dir);

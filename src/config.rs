@@ -10,6 +10,7 @@
 //! [`SecretString`] so they never show in `Debug` output.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -74,11 +75,34 @@ pub struct ChatSettings {
     pub date: Option<NaiveDate>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TelegramSettings {
-    /// The bot token from BotFather; a secret.
+    /// The bot token from BotFather; a secret. `signpost serve` runs the
+    /// Telegram channel only when it is set.
     pub token: Option<SecretString>,
+    /// The Bot API's base URL, for tests and self-hosted Bot API servers.
+    pub api_url: Option<String>,
+    /// Where Telegram should send updates (an https URL). Without it the
+    /// bot asks Telegram for updates itself (long polling).
+    pub webhook_url: Option<String>,
+    /// The address the webhook server listens on, behind a reverse proxy
+    /// that terminates TLS.
+    pub webhook_listen: SocketAddr,
+    /// Keep within Telegram's rate limits. Only benchmarks turn it off.
+    pub throttle: bool,
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        TelegramSettings {
+            token: None,
+            api_url: None,
+            webhook_url: None,
+            webhook_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            throttle: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -222,6 +246,25 @@ impl Settings {
                 "session.idle_minutes is {}, but it must be between 1 and 1440 (a day)",
                 self.session.idle_minutes
             )));
+        }
+        for (key, value) in [
+            ("telegram.api_url", &self.telegram.api_url),
+            ("telegram.webhook_url", &self.telegram.webhook_url),
+        ] {
+            if let Some(value) = value
+                && let Err(err) = url::Url::parse(value)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} is not a URL ({err}): give a full URL such as https://example.org/telegram"
+                )));
+            }
+        }
+        if let Some(url) = &self.telegram.webhook_url
+            && !url.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid(
+                "telegram.webhook_url must start with https://, because Telegram only sends updates over HTTPS".into(),
+            ));
         }
         if self.database.url.trim().is_empty() {
             return Err(ConfigError::Invalid(

@@ -61,6 +61,12 @@ impl Session {
     pub fn is_waiting(&self) -> bool {
         self.waiting.is_some() || self.searching.is_some()
     }
+
+    /// Whether a button with this key belongs to the options shown last, so
+    /// pressing it chooses an option rather than being out of date.
+    pub fn accepts(&self, key: OptionKey) -> bool {
+        self.waiting.is_some() && key.turn == self.turn
+    }
 }
 
 impl fmt::Debug for Session {
@@ -125,6 +131,8 @@ pub fn handle(flows: &FlowSet, session: Session, inbound: Inbound) -> Turn {
     let after = match inbound {
         Inbound::Text(text) => turn.text(&text),
         Inbound::Choice(key) => turn.choice(key),
+        Inbound::Location => turn.unreadable(&flows.messages.location),
+        Inbound::NotText => turn.unreadable(&flows.messages.not_text),
     };
     // Everyone hears first that this is an automated service, even when
     // their first message leads somewhere other than the main menu.
@@ -318,10 +326,29 @@ impl<'a> TurnBuilder<'a> {
                 }
             }
             // A button from an earlier message: show where we are now.
-            Some(at) => self.enter(at),
+            Some(at) => {
+                let text = self.render(&self.flows.messages.button_expired);
+                self.say(text);
+                self.enter(at)
+            }
             // The session expired or never existed: start again, kindly.
-            None => self.enter(self.flows.first_step(self.flows.commands.start)),
+            None => {
+                let text = self.render(&self.flows.messages.button_expired);
+                self.say(text);
+                self.enter(self.flows.first_step(self.flows.commands.start))
+            }
         }
+    }
+
+    /// Something the bot cannot read: says so, then shows the options of
+    /// the step that is waiting, or the main menu.
+    fn unreadable(&mut self, message: &LocalText) -> Next {
+        if self.session.waiting.is_some() {
+            return self.reprompt(message);
+        }
+        let text = self.render(message);
+        self.say(text);
+        self.enter(self.flows.first_step(self.flows.commands.start))
     }
 
     fn trigger(&mut self, trigger: Trigger) -> Next {
@@ -407,6 +434,7 @@ impl<'a> TurnBuilder<'a> {
                 self.interrupt_to(target.flow)
             }
             Target::Step(target) => self.enter(target),
+            Target::Command(name) => self.trigger(Trigger::Command(name)),
             Target::Resume => {
                 let back = self
                     .session
@@ -528,7 +556,9 @@ impl<'a> TurnBuilder<'a> {
         let options = if step.options.is_empty() {
             Vec::new()
         } else {
-            self.session.turn = self.session.turn.wrapping_add(1);
+            // Sets are numbered from 1: turn 0 is never current, see
+            // `OptionKey::UNKNOWN`.
+            self.session.turn = self.session.turn.wrapping_add(1).max(1);
             let language = self.session.language();
             step.options
                 .iter()

@@ -49,6 +49,11 @@ enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+    /// Run the bot on Telegram (set SIGNPOST_TELEGRAM__TOKEN first).
+    ///
+    /// Gets updates by long polling, or on a webhook when telegram.webhook_url
+    /// is set. Stops cleanly on SIGTERM or Ctrl-C.
+    Serve,
     /// Work with conversation flows.
     Flows {
         #[command(subcommand)]
@@ -169,6 +174,7 @@ fn main() -> ExitCode {
             } => Ok(signpost::app::check_flows(
                 dir.as_deref().unwrap_or(&settings.flows.dir),
             )),
+            Command::Serve => signpost::app::serve(&settings).await.map(|()| true),
             Command::Migrate => signpost::app::migrate(&settings).await.map(|()| true),
             Command::Directory { command } => match command {
                 DirectoryCommand::LoadSample => {

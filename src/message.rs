@@ -54,6 +54,16 @@ pub struct OptionKey {
     pub index: u8,
 }
 
+impl OptionKey {
+    /// A key that matches no option, for a button whose data cannot be
+    /// read: it is handled like a button from an old message. Sets of
+    /// options are numbered from 1, so turn 0 is never current.
+    pub const UNKNOWN: OptionKey = OptionKey {
+        turn: 0,
+        index: u8::MAX,
+    };
+}
+
 /// Something a person did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
@@ -61,6 +71,12 @@ pub enum Inbound {
     Text(UserText),
     /// They pressed a button.
     Choice(OptionKey),
+    /// They shared a location. Where it is does not come along: the bot
+    /// does not use locations (it asks for a town or a postcode's first half).
+    Location,
+    /// They sent something the bot cannot read: a sticker, photo, voice
+    /// note, file or contact.
+    NotText,
 }
 
 /// One message from the bot, with options to choose from (usually only on

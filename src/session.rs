@@ -13,13 +13,15 @@ use crate::engine::Session;
 /// The default idle time after which a conversation is forgotten.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
 
-/// Sessions keyed by a channel's conversation key (such as a chat id).
-pub struct Sessions<K> {
+/// Sessions keyed by a channel's conversation key (such as a chat id). A
+/// channel that keeps more per conversation than the engine's [`Session`]
+/// (such as the message ids `/forget` deletes) stores its own `S`.
+pub struct Sessions<K, S = Session> {
     idle: Duration,
-    live: HashMap<K, (Session, Instant)>,
+    live: HashMap<K, (S, Instant)>,
 }
 
-impl<K: Hash + Eq> Sessions<K> {
+impl<K: Hash + Eq, S: Default> Sessions<K, S> {
     pub fn new(idle: Duration) -> Self {
         Sessions {
             idle,
@@ -29,16 +31,24 @@ impl<K: Hash + Eq> Sessions<K> {
 
     /// Takes the session for `key` out of the store, or a new one if there
     /// is none or it has been idle too long. Put it back with [`Sessions::put`].
-    pub fn take(&mut self, key: &K, now: Instant) -> Session {
+    pub fn take(&mut self, key: &K, now: Instant) -> S {
         match self.live.remove(key) {
             Some((session, last_seen)) if now.saturating_duration_since(last_seen) < self.idle => {
                 session
             }
-            _ => Session::default(),
+            _ => S::default(),
         }
     }
 
-    pub fn put(&mut self, key: K, session: Session, now: Instant) {
+    /// The live session for `key`, without taking it out.
+    pub fn peek(&self, key: &K, now: Instant) -> Option<&S> {
+        self.live
+            .get(key)
+            .filter(|(_, last_seen)| now.saturating_duration_since(*last_seen) < self.idle)
+            .map(|(session, _)| session)
+    }
+
+    pub fn put(&mut self, key: K, session: S, now: Instant) {
         self.live.insert(key, (session, now));
     }
 
@@ -74,7 +84,7 @@ mod tests {
     #[test]
     fn a_session_idle_for_too_long_is_forgotten() {
         let start = Instant::now();
-        let mut sessions = Sessions::new(Duration::from_secs(60));
+        let mut sessions: Sessions<i32> = Sessions::new(Duration::from_secs(60));
         sessions.put(1, Session::default(), start);
         sessions.put(2, Session::default(), start + Duration::from_secs(30));
         assert_eq!(sessions.expire(start + Duration::from_secs(61)), 1);
@@ -86,8 +96,14 @@ mod tests {
     #[test]
     fn taking_an_expired_session_gives_a_fresh_one_and_drops_the_old() {
         let start = Instant::now();
-        let mut sessions = Sessions::new(Duration::from_secs(60));
+        let mut sessions: Sessions<&str> = Sessions::new(Duration::from_secs(60));
         sessions.put("chat", Session::default(), start);
+        assert!(sessions.peek(&"chat", start).is_some());
+        assert!(
+            sessions
+                .peek(&"chat", start + Duration::from_secs(60))
+                .is_none()
+        );
         let taken = sessions.take(&"chat", start + Duration::from_secs(120));
         assert!(!taken.is_waiting());
         assert!(sessions.is_empty());

@@ -6,3 +6,4 @@
 //! holds no conversation logic of its own.
 
 pub mod console;
+pub mod telegram;

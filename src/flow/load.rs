@@ -198,6 +198,7 @@ struct RawOption {
     go: Option<Spanned<String>>,
     flow: Option<Spanned<String>>,
     resume: Option<Spanned<bool>>,
+    command: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +272,11 @@ struct RawMessages {
     search_failed: Spanned<RawText>,
     unknown_area: Spanned<RawText>,
     introduction: Spanned<RawText>,
+    not_text: Spanned<RawText>,
+    location: Spanned<RawText>,
+    button_expired: Spanned<RawText>,
+    group_notice: Spanned<RawText>,
+    group_button: Spanned<RawText>,
 }
 
 /// Text as written: a plain string, or a table of language code to string.
@@ -827,12 +833,17 @@ impl Loader {
             }
         }
         let resume = raw.resume.as_ref().is_some_and(|r| *r.get_ref());
-        let targets = [raw.go.is_some(), raw.flow.is_some(), resume];
+        let targets = [
+            raw.go.is_some(),
+            raw.flow.is_some(),
+            resume,
+            raw.command.is_some(),
+        ];
         let target = match targets.iter().filter(|&&t| t).count() {
             0 => {
                 self.error(
                     option_at,
-                    format!("option \"{english}\" of step \"{step_id}\" goes nowhere: add go = \"step-id\", flow = \"flow-id\" or resume = true"),
+                    format!("option \"{english}\" of step \"{step_id}\" goes nowhere: add go = \"step-id\", flow = \"flow-id\", resume = true or command = \"name\""),
                 );
                 None
             }
@@ -855,6 +866,21 @@ impl Loader {
                         flow,
                     )
                     .map(Target::Step)
+                } else if let Some(command) = &raw.command {
+                    let found = CommandName::from_name(command.get_ref());
+                    if found.is_none() {
+                        let names: Vec<&str> =
+                            CommandName::ALL.iter().map(|c| c.as_str()).collect();
+                        self.error(
+                            at(file, command.span()),
+                            format!(
+                                "option \"{english}\" of step \"{step_id}\" runs unknown command \"{}\": use one of {}",
+                                command.get_ref(),
+                                names.join(", ")
+                            ),
+                        );
+                    }
+                    found.map(Target::Command)
                 } else {
                     Some(Target::Resume)
                 }
@@ -862,7 +888,7 @@ impl Loader {
             _ => {
                 self.error(
                     option_at,
-                    format!("option \"{english}\" of step \"{step_id}\" has more than one of go, flow and resume: keep just one"),
+                    format!("option \"{english}\" of step \"{step_id}\" has more than one of go, flow, resume and command: keep just one"),
                 );
                 None
             }
@@ -1316,6 +1342,15 @@ impl Loader {
             ),
             unknown_area: self.text(file, &raw.messages.unknown_area, "the unknown_area message"),
             introduction: self.text(file, &raw.messages.introduction, "the introduction message"),
+            not_text: self.text(file, &raw.messages.not_text, "the not_text message"),
+            location: self.text(file, &raw.messages.location, "the location message"),
+            button_expired: self.text(
+                file,
+                &raw.messages.button_expired,
+                "the button_expired message",
+            ),
+            group_notice: self.text(file, &raw.messages.group_notice, "the group_notice message"),
+            group_button: self.text(file, &raw.messages.group_button, "the group_button message"),
         };
 
         let start_patterns = std::mem::take(&mut self.start_patterns);

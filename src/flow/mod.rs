@@ -119,6 +119,17 @@ pub(crate) struct Messages {
     /// Said before the first reply when a conversation starts somewhere
     /// other than the main menu.
     pub(crate) introduction: LocalText,
+    /// Said when someone sends a sticker, photo, voice note, file or contact.
+    pub(crate) not_text: LocalText,
+    /// Said when someone shares a location, which the bot does not use.
+    pub(crate) location: LocalText,
+    /// Said before showing where the conversation is when a button from an
+    /// earlier message (or an earlier, forgotten conversation) is pressed.
+    pub(crate) button_expired: LocalText,
+    /// Said once in a group when a command is addressed to the bot there.
+    pub(crate) group_notice: LocalText,
+    /// The label of the button under `group_notice` that opens a private chat.
+    pub(crate) group_button: LocalText,
 }
 
 #[derive(Debug)]
@@ -167,6 +178,8 @@ pub(crate) enum Target {
     Step(StepRef),
     /// Back to where the person was before an interruption.
     Resume,
+    /// The same as sending a command, such as "forget".
+    Command(CommandName),
 }
 
 #[derive(Debug)]
@@ -232,6 +245,22 @@ impl FlowSet {
     /// The ids and titles of the flows, in load order.
     pub fn flows(&self) -> impl Iterator<Item = (&str, &str)> {
         self.flows.iter().map(|f| (f.id.as_str(), f.title.as_str()))
+    }
+
+    /// What the bot says, once, to a command addressed to it in a group.
+    pub fn group_notice(&self) -> String {
+        self.messages
+            .group_notice
+            .get(&text::Language::english())
+            .render(|_| None)
+    }
+
+    /// The label of the button under [`FlowSet::group_notice`].
+    pub fn group_button(&self) -> String {
+        self.messages
+            .group_button
+            .get(&text::Language::english())
+            .render(|_| None)
     }
 
     /// The ids of the interrupts, in the order they are checked.
