@@ -33,6 +33,7 @@ pub mod directory;
 pub mod engine;
 pub mod flow;
 pub mod message;
+pub mod safety;
 pub mod search;
 pub mod session;
 pub mod telemetry;

@@ -316,13 +316,18 @@ struct Source {
 
 impl Source {
     fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        line_and_column(&self.text, offset)
     }
+}
+
+/// The line and column (both from 1) of a byte offset into a file's text.
+pub(crate) fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -486,7 +491,11 @@ impl Loader {
         let (file, raw_global) = global?;
         let global = self.resolve_global(&index, file, raw_global, &parsed);
 
-        self.check_variables(&parsed, &flows);
+        // The crisis patterns and support lines: checked with the flows, so
+        // a flow set never runs without them.
+        let safety =
+            crate::safety::load(&dir.join(crate::safety::SAFETY_DIR), &mut self.diagnostics);
+        self.check_variables(&parsed, &flows, safety.as_ref().map(|s| &s.resources));
         // What is reachable is only known once every reference resolves.
         if self.count_errors() == 0 {
             self.check_reachable(&parsed, &flows, global.as_ref());
@@ -512,6 +521,7 @@ impl Loader {
         }
         let flows = flows.into_iter().collect::<Option<Vec<Flow>>>()?;
         Some(FlowSet {
+            safety: safety?,
             flows,
             words,
             interrupts,
@@ -1094,16 +1104,7 @@ impl Loader {
         {
             Ok(regex) => Some(regex),
             Err(err) => {
-                let detail = match err {
-                    regex::Error::Syntax(text) => text
-                        .lines()
-                        .rev()
-                        .find(|line| line.starts_with("error:"))
-                        .map(|line| line.trim_start_matches("error: ").to_owned())
-                        .unwrap_or(text),
-                    regex::Error::CompiledTooBig(_) => "the pattern is too big".to_owned(),
-                    other => other.to_string(),
-                };
+                let detail = explain_regex_error(err);
                 self.error(
                     at(file, pattern.span()),
                     format!(
@@ -1383,7 +1384,18 @@ impl Loader {
     }
 
     /// Every `{placeholder}` must name a variable that some step captures or sets.
-    fn check_variables<'a>(&mut self, parsed: &[ParsedFlow], flows: &'a [Option<Flow>]) {
+    fn check_variables<'a>(
+        &mut self,
+        parsed: &[ParsedFlow],
+        flows: &'a [Option<Flow>],
+        resources: Option<&crate::safety::Resources>,
+    ) {
+        // Support-line placeholders are filled from safety/resources.toml;
+        // when that file has problems of its own, do not add to them here.
+        let support_line = |name: &str| match resources {
+            Some(resources) => resources.is_placeholder(name),
+            None => crate::safety::PLACEHOLDERS.contains(&name) || name.ends_with("_number"),
+        };
         let mut known: BTreeSet<String> = BTreeSet::new();
         for flow in flows.iter().flatten() {
             for step in &flow.steps {
@@ -1431,7 +1443,7 @@ impl Loader {
                 }
                 let mut reported = BTreeSet::new();
                 for name in used {
-                    if name == "count" && is_search {
+                    if (name == "count" && is_search) || support_line(name) {
                         continue;
                     }
                     if !known.contains(name) && reported.insert(name.to_owned()) {
@@ -1636,8 +1648,22 @@ pub(crate) fn normalise_word(text: &str) -> String {
     trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The part of a regex error a person can act on.
+pub(crate) fn explain_regex_error(err: regex::Error) -> String {
+    match err {
+        regex::Error::Syntax(text) => text
+            .lines()
+            .rev()
+            .find(|line| line.starts_with("error:"))
+            .map(|line| line.trim_start_matches("error: ").to_owned())
+            .unwrap_or(text),
+        regex::Error::CompiledTooBig(_) => "the pattern is too big".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// Makes serde's messages read as advice.
-fn explain_toml_error(message: &str) -> String {
+pub(crate) fn explain_toml_error(message: &str) -> String {
     let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));

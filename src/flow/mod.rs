@@ -6,7 +6,7 @@
 //! waiting for the person, so the engine can follow references without
 //! checking them again.
 
-mod load;
+pub(crate) mod load;
 pub mod text;
 
 use std::collections::HashMap;
@@ -81,6 +81,8 @@ pub struct FlowSet {
     pub(crate) start_patterns: Vec<(Regex, u16)>,
     pub(crate) commands: Commands,
     pub(crate) messages: Messages,
+    /// The crisis detector and support lines, from `safety/`.
+    pub(crate) safety: crate::safety::Safety,
 }
 
 /// What each global command does.
@@ -232,6 +234,11 @@ impl FlowSet {
     /// The ids and titles of the flows, in load order.
     pub fn flows(&self) -> impl Iterator<Item = (&str, &str)> {
         self.flows.iter().map(|f| (f.id.as_str(), f.title.as_str()))
+    }
+
+    /// The crisis detector and support lines loaded with these flows.
+    pub fn safety(&self) -> &crate::safety::Safety {
+        &self.safety
     }
 
     /// The ids of the interrupts, in the order they are checked.
