@@ -17,8 +17,8 @@ use toml::Spanned;
 
 use super::text::{Language, LocalText, Template};
 use super::{
-    Action, Capture, Choice, CommandName, Commands, Flow, FlowSet, Interrupt, MAX_LABEL_CHARS,
-    MAX_OPTIONS, Messages, SearchSpec, Step, StepRef, Target, Trigger,
+    Action, Capture, Choice, CommandName, Commands, Flow, FlowSet, MAX_LABEL_CHARS, MAX_OPTIONS,
+    Messages, SafetyFlows, SearchSpec, Step, StepRef, Target, Trigger,
 };
 use crate::search::{Category, When};
 
@@ -162,6 +162,8 @@ struct RawFlowHeader {
     title: String,
     #[serde(default)]
     start: RawStart,
+    /// Read only to refuse it: the crisis check cannot be turned off.
+    crisis_check: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -225,9 +227,22 @@ struct RawSearch {
 #[serde(deny_unknown_fields)]
 struct RawGlobal {
     commands: RawCommands,
-    #[serde(default)]
-    interrupt: Vec<RawInterrupt>,
+    safety: RawSafetyFlows,
+    /// No longer used; reported with advice, since older folders have it.
+    interrupt: Option<Spanned<toml::Value>>,
     messages: RawMessages,
+}
+
+/// Where the safety responses start. There is deliberately no setting to
+/// turn the crisis check off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafetyFlows {
+    crisis: Spanned<String>,
+    crisis_again: Spanned<String>,
+    check_in: Spanned<String>,
+    check_in_danger: Spanned<String>,
+    check_in_again: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -257,20 +272,13 @@ struct RawSayCommand {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawInterrupt {
-    id: Spanned<String>,
-    patterns: Vec<Spanned<String>>,
-    flow: Spanned<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMessages {
     not_understood: Spanned<RawText>,
     too_long: Spanned<RawText>,
     search_failed: Spanned<RawText>,
     unknown_area: Spanned<RawText>,
     introduction: Spanned<RawText>,
+    still_here: Spanned<RawText>,
 }
 
 /// Text as written: a plain string, or a table of language code to string.
@@ -503,7 +511,8 @@ impl Loader {
         self.check_loops(&parsed, &flows);
         self.check_languages();
 
-        let (commands, interrupts, messages, mut words, start_patterns) = global?;
+        let (commands, safety_flows, messages, mut words, start_patterns) = global?;
+        self.check_urgent_help_offered(&parsed, &flows, commands.urgent);
         for (flow_number, flow) in parsed.iter().enumerate() {
             for word in flow
                 .raw
@@ -524,7 +533,7 @@ impl Loader {
             safety: safety?,
             flows,
             words,
-            interrupts,
+            safety_flows,
             start_patterns,
             commands,
             messages,
@@ -538,6 +547,20 @@ impl Loader {
             let id = &flow.raw.flow.id;
             let id_at = at(flow.file, id.span());
             self.check_id(id_at, "flow", id.get_ref());
+            if let Some(setting) = &flow.raw.flow.crisis_check {
+                let setting_at = at(flow.file, setting.span());
+                if setting.get_ref().as_bool() == Some(true) {
+                    self.warning(
+                        setting_at,
+                        format!("flow \"{}\" sets crisis_check = true, which does nothing: every message is always checked for crisis first. Remove the line", id.get_ref()),
+                    );
+                } else {
+                    self.error(
+                        setting_at,
+                        format!("flow \"{}\" tries to turn the crisis check off, but it cannot be: every message is checked for crisis first, in every flow and step. Remove crisis_check", id.get_ref()),
+                    );
+                }
+            }
             if let Some(&(first_file, _)) = index.flows.get(id.get_ref()) {
                 let first = self.file_name(first_file);
                 self.error(
@@ -1262,46 +1285,13 @@ impl Loader {
             );
         }
 
-        let mut interrupts = Vec::new();
-        let mut interrupt_ids = BTreeSet::new();
-        for interrupt in &raw.interrupt {
-            let id_at = at(file, interrupt.id.span());
-            self.check_id(id_at, "interrupt", interrupt.id.get_ref());
-            if !interrupt_ids.insert(interrupt.id.get_ref().clone()) {
-                self.error(
-                    id_at,
-                    format!(
-                        "interrupt \"{}\" appears twice: give each its own id",
-                        interrupt.id.get_ref()
-                    ),
-                );
-            }
-            if interrupt.patterns.is_empty() {
-                self.error(
-                    id_at,
-                    format!(
-                        "interrupt \"{}\" has no patterns: add at least one",
-                        interrupt.id.get_ref()
-                    ),
-                );
-            }
-            let patterns: Vec<Option<Regex>> = interrupt
-                .patterns
-                .iter()
-                .map(|p| self.compile(file, p, false))
-                .collect();
-            let whose = format!("interrupt \"{}\"", interrupt.id.get_ref());
-            let target = self.resolve_flow_ref(index, file, &whose, &interrupt.flow);
-            if let (Some(patterns), Some(target)) =
-                (patterns.into_iter().collect::<Option<Vec<_>>>(), target)
-            {
-                interrupts.push(Interrupt {
-                    id: interrupt.id.get_ref().clone(),
-                    patterns,
-                    flow: target.flow,
-                });
-            }
+        if let Some(interrupt) = &raw.interrupt {
+            self.error(
+                at(file, interrupt.span()),
+                "[[interrupt]] is no longer used: the crisis check now reads safety/en.toml, and [safety] says where its responses start (see flows/README.md)".into(),
+            );
         }
+        let safety = self.resolve_safety_flows(index, file, &raw.safety);
 
         let messages = Messages {
             not_understood: self.text(
@@ -1317,6 +1307,7 @@ impl Loader {
             ),
             unknown_area: self.text(file, &raw.messages.unknown_area, "the unknown_area message"),
             introduction: self.text(file, &raw.messages.introduction, "the introduction message"),
+            still_here: self.text(file, &raw.messages.still_here, "the still_here message"),
         };
 
         let start_patterns = std::mem::take(&mut self.start_patterns);
@@ -1332,7 +1323,54 @@ impl Loader {
             stop,
             forget,
         };
-        Some((commands, interrupts, messages, words, start_patterns))
+        Some((commands, safety?, messages, words, start_patterns))
+    }
+
+    /// Resolves `[safety]`: the flows and steps where safety responses start.
+    fn resolve_safety_flows(
+        &mut self,
+        index: &Index,
+        file: FileIndex,
+        raw: &RawSafetyFlows,
+    ) -> Option<SafetyFlows> {
+        let flow = |loader: &mut Self, key: &str, target: &Spanned<String>| {
+            loader.resolve_flow_ref(index, file, &format!("[safety] {key}"), target)
+        };
+        let crisis = flow(self, "crisis", &raw.crisis);
+        let check_in = flow(self, "check_in", &raw.check_in);
+        let check_in_danger = flow(self, "check_in_danger", &raw.check_in_danger);
+        let again = |loader: &mut Self,
+                     key: &str,
+                     flow: Option<StepRef>,
+                     target: &Spanned<String>| {
+            let flow = flow?;
+            let steps = &index.steps[usize::from(flow.flow)];
+            match steps.get(target.get_ref()) {
+                Some(&step) => Some(StepRef {
+                    flow: flow.flow,
+                    step,
+                }),
+                None => {
+                    let suggestion = closest(target.get_ref(), steps.keys())
+                        .map(|s| format!(" (did you mean \"{s}\"?)"))
+                        .unwrap_or_default();
+                    loader.error(
+                        at(file, target.span()),
+                        format!("[safety] {key} names step \"{}\", which is not in that flow{suggestion}: name a step of the flow it goes with", target.get_ref()),
+                    );
+                    None
+                }
+            }
+        };
+        let crisis_again = again(self, "crisis_again", crisis, &raw.crisis_again);
+        let check_in_again = again(self, "check_in_again", check_in, &raw.check_in_again);
+        Some(SafetyFlows {
+            crisis: crisis?,
+            crisis_again: crisis_again?,
+            check_in: check_in?,
+            check_in_danger: check_in_danger?,
+            check_in_again: check_in_again?,
+        })
     }
 
     fn add_words(
@@ -1476,14 +1514,18 @@ impl Loader {
         }
         let flows: Vec<&Flow> = flows.iter().flatten().collect();
         let mut flow_roots = BTreeSet::new();
-        if let Some((commands, interrupts, _, _, start_patterns)) = global {
+        if let Some((commands, safety, _, _, start_patterns)) = global {
             flow_roots.extend([
                 commands.start,
                 commands.urgent,
                 commands.help,
                 commands.privacy,
             ]);
-            flow_roots.extend(interrupts.iter().map(|i| i.flow));
+            flow_roots.extend([
+                safety.crisis.flow,
+                safety.check_in.flow,
+                safety.check_in_danger.flow,
+            ]);
             flow_roots.extend(start_patterns.iter().map(|(_, flow)| *flow));
         }
         for (flow_number, flow) in parsed.iter().enumerate() {
@@ -1497,6 +1539,10 @@ impl Loader {
             .iter()
             .map(|&flow| StepRef { flow, step: 0 })
             .collect();
+        if let Some((_, safety, _, _, _)) = global {
+            // Said when a crisis or check-in comes again soon.
+            stack.extend([safety.crisis_again, safety.check_in_again]);
+        }
         while let Some(at_step) = stack.pop() {
             if !seen.insert(at_step) {
                 continue;
@@ -1535,6 +1581,42 @@ impl Loader {
                             "step \"{}\" is never reached: no option, next or if_none leads to it",
                             step.id
                         ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every step that offers options must offer urgent help among them,
+    /// so help is always one tap away. Steps of the urgent help flow itself
+    /// are what those options lead to.
+    fn check_urgent_help_offered(
+        &mut self,
+        parsed: &[ParsedFlow],
+        flows: &[Option<Flow>],
+        urgent: u16,
+    ) {
+        let urgent_help = StepRef {
+            flow: urgent,
+            step: 0,
+        };
+        let urgent_id = parsed
+            .get(usize::from(urgent))
+            .map_or("urgent".to_owned(), |f| f.raw.flow.id.get_ref().clone());
+        for (flow_number, (flow, raw)) in flows.iter().zip(parsed).enumerate() {
+            let Some(flow) = flow else { continue };
+            if flow_number == usize::from(urgent) {
+                continue;
+            }
+            for (step, raw_step) in flow.steps.iter().zip(&raw.raw.step) {
+                let offers_help = step
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.target, Target::Step(t) if t == urgent_help));
+                if !step.options.is_empty() && !offers_help {
+                    self.error(
+                        at(raw.file, raw_step.get_ref().id.span()),
+                        format!("step \"{}\" offers options but none of them leads to urgent help: add {{ label = \"I need urgent help\", flow = \"{urgent_id}\" }} so help is always one tap away", step.id),
                     );
                 }
             }
@@ -1616,7 +1698,7 @@ impl Loader {
 
 type GlobalParts = (
     Commands,
-    Vec<Interrupt>,
+    SafetyFlows,
     Messages,
     HashMap<String, Trigger>,
     Vec<(Regex, u16)>,

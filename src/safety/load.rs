@@ -362,7 +362,10 @@ fn load_patterns(report: &mut FileReport<'_>) -> Option<LanguagePatterns> {
                 ),
             );
         }
-        let about = rule.about.as_ref().and_then(|about| concern(report, about));
+        let about = rule
+            .about
+            .as_ref()
+            .and_then(|about| concern(report, "about", about));
         let compiled = report.patterns(&rule.id, "rule", &rule.patterns);
         if let Some(tier) = tier {
             patterns.rules.push(Rule {
@@ -381,7 +384,7 @@ fn load_patterns(report: &mut FileReport<'_>) -> Option<LanguagePatterns> {
     }
     for context in &raw.context {
         report.check_id(&context.id, &mut ids, "context");
-        let about = concern(report, &context.about);
+        let about = concern(report, "about", &context.about);
         let compiled = report.patterns(&context.id, "context", &context.patterns);
         if let Some(about) = about {
             patterns.contexts.push(Context {
@@ -400,13 +403,13 @@ fn load_patterns(report: &mut FileReport<'_>) -> Option<LanguagePatterns> {
     (report.errors == 0).then_some(patterns)
 }
 
-fn concern(report: &mut FileReport<'_>, about: &Spanned<String>) -> Option<Concern> {
+fn concern(report: &mut FileReport<'_>, key: &str, about: &Spanned<String>) -> Option<Concern> {
     let concern = Concern::from_name(about.get_ref());
     if concern.is_none() {
         report.error(
             about.span().start,
             format!(
-                "about \"{}\" is not one I know: use abuse, child or older",
+                "{key} \"{}\" is not one I know: use abuse, child or older",
                 about.get_ref()
             ),
         );
@@ -444,7 +447,7 @@ fn load_resources(report: &mut FileReport<'_>) -> Option<Resources> {
     };
     numbers_in_line(
         report,
-        "the emergency line",
+        "[emergency]",
         &raw.emergency.numbers,
         &raw.emergency.line,
     );
@@ -478,7 +481,7 @@ fn load_resources(report: &mut FileReport<'_>) -> Option<Resources> {
         let first_for = resource
             .first_for
             .iter()
-            .filter_map(|about| concern(report, about))
+            .filter_map(|about| concern(report, "first_for", about))
             .collect();
         lines.push(Resource {
             id: id.clone(),

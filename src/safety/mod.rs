@@ -282,7 +282,15 @@ pub struct Resources {
 
 /// The names flows can use as `{placeholders}` for support lines, besides
 /// `{<id>_number}` for each resource.
-pub const PLACEHOLDERS: [&str; 3] = ["emergency", "help_lines", "first_help_line"];
+pub const PLACEHOLDERS: [&str; 4] = [
+    "emergency",
+    "help_lines",
+    "top_help_lines",
+    "first_help_line",
+];
+
+/// How many lines `{top_help_lines}` shows.
+const TOP_LINES: usize = 2;
 
 impl Resources {
     /// When the numbers were last checked (YYYY-MM-DD).
@@ -318,13 +326,11 @@ impl Resources {
     pub fn placeholder(&self, name: &str, concerns: &BTreeSet<Concern>) -> Option<String> {
         match name {
             "emergency" => Some(self.emergency.clone()),
-            "help_lines" => Some(
-                self.ordered(concerns)
-                    .iter()
-                    .map(|line| format!("- {line}"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+            "help_lines" => Some(bullets(&self.ordered(concerns))),
+            "top_help_lines" => {
+                let lines = self.ordered(concerns);
+                Some(bullets(&lines[..lines.len().min(TOP_LINES)]))
+            }
             "first_help_line" => self.ordered(concerns).first().map(|l| (*l).to_owned()),
             _ => {
                 let id = name.strip_suffix("_number")?;
@@ -340,6 +346,15 @@ impl Resources {
     pub fn is_placeholder(&self, name: &str) -> bool {
         self.placeholder(name, &BTreeSet::new()).is_some()
     }
+}
+
+/// Lines as a list, one "- " line each.
+fn bullets(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .map(|line| format!("- {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Everything the engine needs for safety: the detector and the lines.
