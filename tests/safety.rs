@@ -191,3 +191,32 @@ fn no_text_makes_the_detector_fail() {
         let _ = detector.assess(text);
     }
 }
+
+#[test]
+fn a_crisis_in_a_message_too_long_for_anything_else_still_gets_the_crisis_response() {
+    use signpost::engine::{self, Event, Session};
+    use signpost::message::{Inbound, MAX_MESSAGE_BYTES, UserText};
+
+    let flows = shipped_flows();
+    let mut text = "I want to end my life. ".to_owned();
+    while text.len() <= MAX_MESSAGE_BYTES {
+        text.push_str("Everything is too much. ");
+    }
+    let turn = engine::handle(
+        &flows,
+        Session::default(),
+        Inbound::Text(UserText::new(&text)),
+    );
+    assert!(
+        turn.events
+            .contains(&Event::CrisisResponse { repeat: false }),
+        "{:?}",
+        turn.events
+    );
+    assert!(!turn.events.contains(&Event::MessageTooLong));
+    let shown = &turn.replies[0].text;
+    assert!(
+        shown.contains("116 123") && shown.contains("999"),
+        "{shown}"
+    );
+}

@@ -513,6 +513,10 @@ impl Loader {
 
         let (commands, safety_flows, messages, mut words, start_patterns) = global?;
         self.check_urgent_help_offered(&parsed, &flows, commands.urgent);
+        // Which flow /help starts is only certain once every id is unique.
+        if self.count_errors() == 0 {
+            self.check_help_offers_urgent_help_first(&parsed, &flows, &commands);
+        }
         for (flow_number, flow) in parsed.iter().enumerate() {
             for word in flow
                 .raw
@@ -1620,6 +1624,40 @@ impl Loader {
                     );
                 }
             }
+        }
+    }
+
+    /// `/help` must offer urgent help first: someone asking for help may
+    /// need it now.
+    fn check_help_offers_urgent_help_first(
+        &mut self,
+        parsed: &[ParsedFlow],
+        flows: &[Option<Flow>],
+        commands: &Commands,
+    ) {
+        let help = usize::from(commands.help);
+        let (Some(Some(flow)), Some(raw)) = (flows.get(help), parsed.get(help)) else {
+            return;
+        };
+        let (Some(step), Some(raw_step)) = (flow.steps.first(), raw.raw.step.first()) else {
+            return;
+        };
+        let urgent_help = StepRef {
+            flow: commands.urgent,
+            step: 0,
+        };
+        let first_is_urgent = step
+            .options
+            .first()
+            .is_some_and(|o| matches!(o.target, Target::Step(t) if t == urgent_help));
+        if !first_is_urgent {
+            let urgent_id = parsed
+                .get(usize::from(commands.urgent))
+                .map_or("urgent".to_owned(), |f| f.raw.flow.id.get_ref().clone());
+            self.error(
+                at(raw.file, raw_step.get_ref().id.span()),
+                format!("step \"{}\" is where /help starts, so its first option must be urgent help: put {{ label = \"I need urgent help\", flow = \"{urgent_id}\" }} first", step.id),
+            );
         }
     }
 
