@@ -248,16 +248,23 @@ impl Evaluation {
         let crisis = self.of(Label::Crisis);
         let check_in = self.of(Label::CheckIn).recall(Label::CheckIn);
         let false_positives = self.of(Label::NoCrisis).crisis_rate();
+        out.push_str(
+            "\nrecall: crisis rows given the crisis response, check_in rows given at least\n\
+             a check-in, no_crisis rows not given the crisis response.\n\ntargets:\n",
+        );
         out.push_str(&format!(
-            "\nrecall is: crisis rows given the crisis response; check_in rows given at least a check-in; no_crisis rows not given the crisis response.\n\
-             targets: every crisis row gets the crisis response ({}/{}, {}); \
-             at least {CHECK_IN_TARGET_PERCENT:.0}% of check_in rows get at least a check-in ({check_in:.1}%, {}); \
-             at most {FALSE_POSITIVE_LIMIT_PERCENT:.0}% of no_crisis rows get the crisis response ({false_positives:.1}%, {}).\n",
+            "  every crisis row gets the crisis response: {}/{} ({})\n",
             crisis.crisis,
             crisis.rows,
-            met(crisis.crisis == crisis.rows),
-            met(check_in >= CHECK_IN_TARGET_PERCENT),
-            met(false_positives <= FALSE_POSITIVE_LIMIT_PERCENT),
+            met(crisis.crisis == crisis.rows)
+        ));
+        out.push_str(&format!(
+            "  at least {CHECK_IN_TARGET_PERCENT:.0}% of check_in rows get at least a check-in: {check_in:.1}% ({})\n",
+            met(check_in >= CHECK_IN_TARGET_PERCENT)
+        ));
+        out.push_str(&format!(
+            "  at most {FALSE_POSITIVE_LIMIT_PERCENT:.0}% of no_crisis rows get the crisis response: {false_positives:.1}% ({})\n",
+            met(false_positives <= FALSE_POSITIVE_LIMIT_PERCENT)
         ));
         out
     }
