@@ -985,6 +985,12 @@ impl Loader {
                 format!("step \"{step_id}\" sets a variable called count, but {{count}} is filled in by searches: choose another name"),
             );
             return false;
+        } else if crate::safety::PLACEHOLDERS.contains(&name) || name.ends_with("_number") {
+            self.error(
+                at,
+                format!("step \"{step_id}\" names a variable {name}, but names like {{{name}}} are kept for support lines from safety/resources.toml: choose another name"),
+            );
+            return false;
         }
         ok
     }
