@@ -216,12 +216,22 @@ impl Evaluation {
         &self.counts[label as usize]
     }
 
+    /// Whether each target is met, in [`Label::ALL`] order. A label with
+    /// no rows meets its target: there is nothing to miss.
+    fn targets(&self) -> [bool; 3] {
+        let crisis = self.of(Label::Crisis);
+        let check_in = self.of(Label::CheckIn);
+        let no_crisis = self.of(Label::NoCrisis);
+        [
+            crisis.crisis == crisis.rows,
+            check_in.rows == 0 || check_in.recall(Label::CheckIn) >= CHECK_IN_TARGET_PERCENT,
+            no_crisis.crisis_rate() <= FALSE_POSITIVE_LIMIT_PERCENT,
+        ]
+    }
+
     /// Whether the three targets are met.
     pub fn meets_targets(&self) -> bool {
-        let crisis = self.of(Label::Crisis);
-        crisis.crisis == crisis.rows
-            && self.of(Label::CheckIn).recall(Label::CheckIn) >= CHECK_IN_TARGET_PERCENT
-            && self.of(Label::NoCrisis).crisis_rate() <= FALSE_POSITIVE_LIMIT_PERCENT
+        self.targets().iter().all(|&met| met)
     }
 
     /// The figures as a short table, then whether each target is met.
@@ -245,6 +255,7 @@ impl Evaluation {
             ));
         }
         let met = |ok: bool| if ok { "met" } else { "NOT MET" };
+        let [crisis_met, check_in_met, false_positives_met] = self.targets();
         let crisis = self.of(Label::Crisis);
         let check_in = self.of(Label::CheckIn).recall(Label::CheckIn);
         let false_positives = self.of(Label::NoCrisis).crisis_rate();
@@ -256,16 +267,57 @@ impl Evaluation {
             "  every crisis row gets the crisis response: {}/{} ({})\n",
             crisis.crisis,
             crisis.rows,
-            met(crisis.crisis == crisis.rows)
+            met(crisis_met)
         ));
         out.push_str(&format!(
             "  at least {CHECK_IN_TARGET_PERCENT:.0}% of check_in rows get at least a check-in: {check_in:.1}% ({})\n",
-            met(check_in >= CHECK_IN_TARGET_PERCENT)
+            met(check_in_met)
         ));
         out.push_str(&format!(
             "  at most {FALSE_POSITIVE_LIMIT_PERCENT:.0}% of no_crisis rows get the crisis response: {false_positives:.1}% ({})\n",
-            met(false_positives <= FALSE_POSITIVE_LIMIT_PERCENT)
+            met(false_positives_met)
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_read_with_their_id_label_text_and_other_columns() {
+        let tsv = "item_id\tlabel\tfirst\ttext\nA1\tcrisis\tchildline\t\"quoted \"\"words\"\"\"\nA2\tno_crisis\t\tplain\n";
+        let rows = read_tsv(tsv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].id, "A1");
+        assert_eq!(rows[0].label, Label::Crisis);
+        assert_eq!(rows[0].text, "quoted \"words\"");
+        assert_eq!(
+            rows[0].extra,
+            vec![("first".to_owned(), "childline".to_owned())]
+        );
+        assert_eq!(rows[1].label, Label::NoCrisis);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_evaluated_says_why_and_where() {
+        let cases = [
+            ("label\ttext\nurgent\thi\n", "line 2: label \"urgent\""),
+            ("item_id\ttext\nA1\thi\n", "no `label` column"),
+            ("label\tnotes\ncrisis\thi\n", "no `text` column"),
+            ("label\ttext\ncrisis\thi\textra\n", "line 2:"),
+        ];
+        for (tsv, expected) in cases {
+            let err = read_tsv(tsv.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{tsv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_label_with_no_rows_meets_its_target() {
+        let evaluation = Evaluation::default();
+        assert!(evaluation.meets_targets());
+        assert!(!evaluation.table().contains("NOT MET"));
     }
 }

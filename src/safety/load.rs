@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use regex::{Regex, RegexBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -400,6 +400,15 @@ fn load_patterns(report: &mut FileReport<'_>) -> Option<LanguagePatterns> {
                 .into(),
         );
     }
+    let sources = |regexes: &mut dyn Iterator<Item = &Regex>| -> Option<RegexSet> {
+        let sources: Vec<&str> = regexes.map(Regex::as_str).collect();
+        RegexSetBuilder::new(sources)
+            .size_limit(1 << 24)
+            .build()
+            .ok()
+    };
+    patterns.any_rule = sources(&mut patterns.rules.iter().flat_map(|r| r.patterns.iter()));
+    patterns.any_idiom = sources(&mut patterns.idioms.iter());
     (report.errors == 0).then_some(patterns)
 }
 

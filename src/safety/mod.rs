@@ -36,7 +36,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 pub use eval::{EvalError, EvalRow, Evaluation, Label, LabelCounts, Miss, read_tsv};
 pub(crate) use load::load;
@@ -137,6 +137,12 @@ pub(crate) struct LanguagePatterns {
     pub(crate) rules: Vec<Rule>,
     pub(crate) idioms: Vec<Regex>,
     pub(crate) contexts: Vec<Context>,
+    /// Every rule pattern in one set, to pass over a message once: most
+    /// messages match nothing and need no closer look. `None` if the set
+    /// could not be built, which only makes the check slower.
+    pub(crate) any_rule: Option<RegexSet>,
+    /// Every idiom pattern in one set, likewise.
+    pub(crate) any_idiom: Option<RegexSet>,
 }
 
 /// The tiered crisis detector, compiled once from the pattern files.
@@ -183,7 +189,20 @@ impl Detector {
 
 impl LanguagePatterns {
     fn assess_form(&self, form: &str) -> Assessment {
-        let masked = self.mask_idioms(form);
+        let has_idiom = self.any_idiom.as_ref().is_none_or(|set| set.is_match(form));
+        let masked = if has_idiom {
+            self.mask_idioms(form)
+        } else {
+            form.to_owned()
+        };
+        // Masking can only remove matches or join words around an idiom,
+        // so a message neither form of which matches any rule needs nothing.
+        if let Some(any_rule) = &self.any_rule
+            && !any_rule.is_match(form)
+            && (!has_idiom || !any_rule.is_match(&masked))
+        {
+            return Assessment::default();
+        }
         let mut hits: Vec<Hit<'_>> = Vec::new();
         for rule in &self.rules {
             if let Some(span) = first_match(&rule.patterns, &masked) {
@@ -371,5 +390,137 @@ impl fmt::Debug for Safety {
             .field("rules", &rules)
             .field("resources", &self.resources.lines.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATTERNS: &str = r#"
+[[rule]]
+id = "die"
+tier = "crisis"
+patterns = ['\bwant to die\b']
+
+[[rule]]
+id = "hit"
+tier = "crisis"
+about = "abuse"
+patterns = ['\bhits me\b']
+
+[[rule]]
+id = "cant-go-on"
+tier = "check_in"
+patterns = ['\bcant go on\b']
+
+[[rule]]
+id = "burden"
+tier = "check_in"
+patterns = ['\bim a burden\b']
+
+[[rule]]
+id = "mention"
+tier = "check_in"
+adds_up = false
+patterns = ['\bsuicid\w*']
+
+[[idiom]]
+id = "not-wanting"
+patterns = ['\bdont want to die\b', '\bkilling time\b']
+
+[[context]]
+id = "older"
+about = "older"
+patterns = ['\bpension\b']
+"#;
+
+    const RESOURCES: &str = r#"
+last_checked = 2026-12-02
+[emergency]
+numbers = ["999"]
+line = "Call 999."
+[[resource]]
+id = "general"
+numbers = ["1"]
+line = "General: 1."
+[[resource]]
+id = "older"
+numbers = ["2"]
+line = "Older: 2."
+first_for = ["older"]
+[[resource]]
+id = "abuse"
+numbers = ["3"]
+line = "Abuse: 3."
+first_for = ["abuse", "child"]
+"#;
+
+    fn safety() -> Safety {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("en.toml"), PATTERNS).unwrap();
+        std::fs::write(dir.path().join("resources.toml"), RESOURCES).unwrap();
+        let mut diagnostics = Vec::new();
+        let safety = load(dir.path(), &mut diagnostics);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        safety.unwrap()
+    }
+
+    #[test]
+    fn tiers_idioms_and_signs_that_add_up_decide_the_response() {
+        use Tier::{CheckIn, Crisis};
+        let cases: [(&str, Option<Tier>); 10] = [
+            ("I WANT TO DIEEE", Some(Crisis)),
+            ("I don't want to die", Some(CheckIn)),
+            ("I don't want to die, but I want to die", Some(Crisis)),
+            ("just killing time", None),
+            ("I can't go on", Some(CheckIn)),
+            ("I can't go on. I'm a burden", Some(Crisis)),
+            ("I can't go on, I can't go on", Some(CheckIn)),
+            ("suicide? I can't go on", Some(CheckIn)),
+            ("he hits me", Some(Crisis)),
+            ("on my pension", None),
+        ];
+        let safety = safety();
+        for (text, tier) in cases {
+            assert_eq!(safety.detector.assess(text).tier, tier, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn what_a_disclosure_is_about_puts_its_lines_first() {
+        let safety = safety();
+        let abuse = safety.detector.assess("he hits me");
+        assert!(abuse.danger_from_others);
+        assert_eq!(safety.resources.ordered(&abuse.concerns)[0], "Abuse: 3.");
+        let older = safety.detector.assess("on my pension and I want to die");
+        assert_eq!(safety.resources.ordered(&older.concerns)[0], "Older: 2.");
+        let both = safety.detector.assess("on my pension and he hits me");
+        assert_eq!(safety.resources.ordered(&both.concerns)[0], "Abuse: 3.");
+        assert!(safety.detector.assess("on my pension").concerns.is_empty());
+        let general = safety.resources.ordered(&BTreeSet::new());
+        assert_eq!(general, ["General: 1.", "Older: 2.", "Abuse: 3."]);
+    }
+
+    #[test]
+    fn support_line_placeholders_fill_in_from_the_resources() {
+        let resources = safety().resources;
+        let none = BTreeSet::new();
+        let older = BTreeSet::from([Concern::Older]);
+        assert_eq!(
+            resources.placeholder("emergency", &none).unwrap(),
+            "Call 999."
+        );
+        assert_eq!(resources.placeholder("older_number", &none).unwrap(), "2");
+        assert_eq!(
+            resources.placeholder("top_help_lines", &older).unwrap(),
+            "- Older: 2.\n- General: 1."
+        );
+        assert_eq!(
+            resources.placeholder("first_help_line", &older).unwrap(),
+            "Older: 2."
+        );
+        assert!(resources.placeholder("area", &none).is_none());
+        assert!(resources.placeholder("missing_number", &none).is_none());
     }
 }
