@@ -220,3 +220,22 @@ fn a_crisis_in_a_message_too_long_for_anything_else_still_gets_the_crisis_respon
         "{shown}"
     );
 }
+
+#[test]
+fn no_option_of_the_shipped_flows_sets_off_the_crisis_check() {
+    let flows = shipped_flows();
+    let detector = &flows.safety().detector;
+    let mut flagged = Vec::new();
+    for (at, options) in flows.steps() {
+        for index in 0..options {
+            let label = flows.option_label(at, index).unwrap_or_default();
+            if let Some(tier) = detector.assess(&label).tier {
+                flagged.push(format!("{label:?} gets {}", tier.as_str()));
+            }
+        }
+    }
+    assert!(
+        flagged.is_empty(),
+        "typing these options would be taken as a crisis: {flagged:?}"
+    );
+}

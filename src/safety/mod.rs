@@ -2,7 +2,7 @@
 //! gentle check-in, and which support lines to show first.
 //!
 //! The patterns are data, in `flows/safety/<language>.toml`, and the phone
-//! numbers are in `flows/safety/resources.toml`; [`load`] reads and checks
+//! numbers are in `flows/safety/resources.toml`; `load.rs` reads and checks
 //! them once, with the flows. This module never writes a reply itself: the
 //! wording of every safety response is fixed text in the flows, and this
 //! module only decides which one applies and which numbers come first.
@@ -15,7 +15,7 @@
 //!
 //! # How a message is assessed
 //!
-//! 1. The text is normalised ([`normalise`]): lower case, apostrophes
+//! 1. The text is normalised (`normalise.rs`): lower case, apostrophes
 //!    dropped, punctuation and emoji turned into spaces, repeated letters
 //!    squeezed, text-speak and misspellings replaced.
 //! 2. Idioms ("killing time", "bored to death") are masked out.
