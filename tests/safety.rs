@@ -239,3 +239,63 @@ fn no_option_of_the_shipped_flows_sets_off_the_crisis_check() {
         "typing these options would be taken as a crisis: {flagged:?}"
     );
 }
+
+/// Sends typed messages one after another and returns the safety events of
+/// each turn.
+fn safety_events(flows: &FlowSet, messages: &[&str]) -> Vec<Vec<signpost::engine::Event>> {
+    use signpost::engine::{self, After, Event, Session};
+    use signpost::message::{Inbound, UserText};
+
+    let mut session = Session::default();
+    let mut all = Vec::new();
+    for message in messages {
+        let turn = engine::handle(flows, session, Inbound::Text(UserText::new(message)));
+        all.push(
+            turn.events
+                .into_iter()
+                .filter(|e| matches!(e, Event::CrisisResponse { .. } | Event::CheckIn { .. }))
+                .collect(),
+        );
+        session = match turn.after {
+            After::Wait(session) | After::Search(session, _) => session,
+            After::Ended | After::Forgotten => Session::default(),
+        };
+    }
+    all
+}
+
+#[test]
+fn a_check_in_long_after_the_last_is_asked_in_full_again() {
+    use signpost::engine::{Event, REPEAT_WITHIN_MESSAGES};
+    let flows = shipped_flows();
+    let mut messages = vec!["I can't go on"];
+    let quiet = usize::try_from(REPEAT_WITHIN_MESSAGES).unwrap() + 1;
+    messages.extend(std::iter::repeat_n("/menu", quiet));
+    messages.push("I can't go on");
+    let events = safety_events(&flows, &messages);
+    assert_eq!(events[0], [Event::CheckIn { repeat: false }]);
+    assert_eq!(
+        events.last().unwrap(),
+        &[Event::CheckIn { repeat: false }],
+        "after {quiet} quiet messages the question is asked again, not the short reply"
+    );
+}
+
+#[test]
+fn check_ins_that_keep_coming_add_up_to_a_crisis() {
+    use signpost::engine::Event;
+    let flows = shipped_flows();
+    let events = safety_events(
+        &flows,
+        &[
+            "I can't go on",
+            "/menu",
+            "im a burden",
+            "/menu",
+            "what's the point in anything",
+        ],
+    );
+    assert_eq!(events[0], [Event::CheckIn { repeat: false }]);
+    assert_eq!(events[2], [Event::CheckIn { repeat: true }]);
+    assert_eq!(events[4], [Event::CrisisResponse { repeat: false }]);
+}
