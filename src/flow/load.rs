@@ -2,8 +2,11 @@
 //!
 //! Loading happens in three passes: parse every file (TOML syntax, unknown
 //! keys, types), index every flow and step id, then resolve and check each
-//! step. Problems are collected rather than returned one at a time, so that
-//! `signpost flows check` can show a person everything to fix at once.
+//! step. The crisis patterns and support lines in `safety/` are read and
+//! checked alongside (`crate::safety`), and the whole set is checked for
+//! urgent help being one tap away everywhere. Problems are collected rather
+//! than returned one at a time, so that `signpost flows check` can show a
+//! person everything to fix at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

@@ -4,7 +4,8 @@
 //! check has passed (see [`load`]). Every step and flow reference inside it
 //! resolves, every pattern has compiled, and no chain of steps loops without
 //! waiting for the person, so the engine can follow references without
-//! checking them again.
+//! checking them again. It always holds the crisis check (`safety/`), and
+//! every step with options offers urgent help.
 
 pub(crate) mod load;
 pub mod text;
