@@ -565,3 +565,46 @@ pub async fn geo_import(
     println!("Loaded {loaded} outcode centres as \"{dataset}\".\nAttribution: {attribution}");
     Ok(())
 }
+
+/// `signpost safety eval`: the crisis detector's figures on a labelled file;
+/// true if every target is met. Missed rows' texts are printed only when
+/// asked for, and only to standard output, for the operator.
+pub fn safety_eval(settings: &Settings, file: &Path, show_misses: bool) -> anyhow::Result<bool> {
+    use crate::safety::{Evaluation, read_tsv};
+    let flows = load_flows(&settings.flows.dir)?;
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let rows = read_tsv(reader).with_context(|| format!("reading {}", file.display()))?;
+    let evaluation = Evaluation::run(&flows.safety().detector, &rows);
+    let mut out = format!(
+        "{}: {} rows; support lines last checked {}\n\n",
+        file.display(),
+        rows.len(),
+        flows.safety().resources.last_checked()
+    );
+    out.push_str(&evaluation.table());
+    if show_misses {
+        out.push_str(&format!("\nmisses ({}):\n", evaluation.misses.len()));
+        for miss in &evaluation.misses {
+            let got = miss.got.map_or("nothing", |tier| tier.as_str());
+            let rules = if miss.rules.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", miss.rules.join(", "))
+            };
+            out.push_str(&format!(
+                "{}\t{} got {got}{rules}\t{}\n",
+                miss.id,
+                miss.label.as_str(),
+                miss.text
+            ));
+        }
+    } else if !evaluation.misses.is_empty() {
+        out.push_str(&format!(
+            "\n{} row(s) missed; add --misses to list them.\n",
+            evaluation.misses.len()
+        ));
+    }
+    write_out(&out)?;
+    Ok(evaluation.meets_targets())
+}

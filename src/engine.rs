@@ -7,21 +7,38 @@
 //! search and feeds the results back through [`show_results`]. Conversations
 //! are therefore tested with transcripts alone.
 //!
-//! Every message goes through the same order of checks: global interrupts
-//! (the crisis check) first, then commands and keywords that work from
-//! anywhere, then the current step, then patterns that start a flow.
+//! Every message goes through the same order of checks: the crisis check
+//! first ([`crate::safety`], on every typed message, whatever step is
+//! waiting), then commands and keywords that work from anywhere, then the
+//! current step, then patterns that start a flow.
+//!
+//! Safety responses are fixed steps in the flows (named by `[safety]` in
+//! `global.toml`); the engine only chooses which one, fills in the support
+//! lines in the order that fits the disclosure, and avoids saying the same
+//! block twice in a row: a crisis or check-in that comes again within
+//! [`REPEAT_WITHIN_MESSAGES`] gets the shorter "again" step instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::flow::text::{Language, LocalText};
 use crate::flow::{Action, CommandName, FlowSet, SearchSpec, Step, StepRef, Target, Trigger};
 use crate::message::{Inbound, OptionKey, Reply, ReplyOption, UserText};
+use crate::safety::{Assessment, Concern, Tier};
 use crate::search::{Area, Category, SearchRequest, When};
 
 /// The most steps one message can pass through. Loading rejects loops, so
 /// this only guards against a mistake in the engine itself.
 const MAX_HOPS: usize = 64;
+
+/// A crisis or check-in within this many typed messages of the last one
+/// gets the shorter "again" reply rather than the same block repeated.
+pub const REPEAT_WITHIN_MESSAGES: u32 = 10;
+
+/// This many check-ins, each soon after the last, are answered as a
+/// crisis: signs of risk that keep coming add up, and the same gentle
+/// question or reminder is never looped.
+pub const CHECK_INS_MAKE_A_CRISIS: u32 = 3;
 
 /// One conversation's state. It lives in memory only and is dropped when
 /// the conversation ends, is forgotten or goes quiet.
@@ -41,6 +58,19 @@ pub struct Session {
     turn: u32,
     /// Whether this conversation has had a message yet.
     started: bool,
+    /// What safety responses in this conversation were about (a child,
+    /// abuse, an older person), to show the most relevant support lines
+    /// first. It says what someone disclosed, so `Debug` never shows it.
+    concerns: BTreeSet<Concern>,
+    /// How many typed messages this conversation has had: the engine's
+    /// clock for "soon after", since it reads no real one.
+    messages: u32,
+    /// The message count when the crisis response and the check-in were
+    /// last shown.
+    last_crisis: Option<u32>,
+    last_check_in: Option<u32>,
+    /// How many check-ins in a row came soon after each other.
+    check_ins_in_a_row: u32,
 }
 
 impl Session {
@@ -83,19 +113,35 @@ impl fmt::Debug for Session {
 }
 
 /// What happened in a turn, for usage counts and for tests. Events name
-/// steps, options and commands, never anything a person typed.
+/// steps, options and commands, never anything a person typed. The safety
+/// events say only that a response was given, not why, so service-wide
+/// counts can be kept without anything about the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     ConversationStarted,
     StepReached(StepRef),
-    OptionChosen { step: StepRef, index: u8 },
+    OptionChosen {
+        step: StepRef,
+        index: u8,
+    },
     CommandUsed(CommandName),
-    Interrupted { interrupt: usize },
+    /// The crisis check found a clear crisis and the crisis response was
+    /// given; `repeat` when it was the shorter one, because it came again.
+    CrisisResponse {
+        repeat: bool,
+    },
+    /// The crisis check found a possible risk and asked gently.
+    CheckIn {
+        repeat: bool,
+    },
     AnswerRejected(StepRef),
     NotUnderstood,
     MessageTooLong,
     SearchMade(StepRef),
-    ResultsShown { step: StepRef, count: usize },
+    ResultsShown {
+        step: StepRef,
+        count: usize,
+    },
 }
 
 /// What the caller does after a turn.
@@ -135,13 +181,14 @@ pub fn handle(flows: &FlowSet, session: Session, inbound: Inbound) -> Turn {
         Inbound::NotText => turn.unreadable(&flows.messages.not_text),
     };
     // Everyone hears first that this is an automated service, even when
-    // their first message leads somewhere other than the main menu.
+    // their first message leads somewhere other than the main menu. Safety
+    // responses say so themselves, and nothing should come before them.
     let start = flows.commands.start;
-    let saw_menu = turn
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::StepReached(at) if at.flow == start));
-    if first_message && !saw_menu && !turn.replies.is_empty() {
+    let saw_menu_or_safety = turn.events.iter().any(|e| {
+        matches!(e, Event::StepReached(at) if at.flow == start)
+            || matches!(e, Event::CrisisResponse { .. } | Event::CheckIn { .. })
+    });
+    if first_message && !saw_menu_or_safety && !turn.replies.is_empty() {
         let introduction = turn.render(&flows.messages.introduction);
         turn.replies.insert(
             0,
@@ -256,24 +303,21 @@ impl<'a> TurnBuilder<'a> {
     }
 
     fn text(&mut self, text: &UserText) -> Next {
-        if text.is_too_long() {
-            self.events.push(Event::MessageTooLong);
-            return self.reprompt(&self.flows.messages.too_long);
-        }
         let raw = text.as_str().trim();
         if raw.is_empty() {
             return Next::Wait;
         }
-        // 1. Interrupts, such as the crisis check, come before anything else.
-        let interrupt = self
-            .flows
-            .interrupts
-            .iter()
-            .position(|i| i.patterns.iter().any(|p| p.is_match(raw)));
-        if let Some(index) = interrupt {
-            self.events.push(Event::Interrupted { interrupt: index });
-            let flow = self.flows.interrupts[index].flow;
-            return self.interrupt_to(flow);
+        self.session.messages = self.session.messages.saturating_add(1);
+        // 1. Safety comes first: every message is checked for crisis before
+        // anything else, even one too long to handle otherwise and even
+        // while a question waits for a typed answer.
+        let assessment = self.flows.safety.detector.assess(raw);
+        if let Some(tier) = assessment.tier {
+            return self.safety_response(tier, &assessment);
+        }
+        if text.is_too_long() {
+            self.events.push(Event::MessageTooLong);
+            return self.reprompt(&self.flows.messages.too_long);
         }
         // 2. Commands and keywords work from anywhere.
         let word = crate::flow::normalise_word(raw);
@@ -285,6 +329,17 @@ impl<'a> TurnBuilder<'a> {
             let step = self.flows.step(at);
             if let Some(index) = self.match_option(step, &word) {
                 return self.choose(at, index);
+            }
+            // After a step aside (urgent help, a check-in, help), typing an
+            // option of the step they left carries on there. Numbers are
+            // left out: they belong to the options on screen.
+            if self.is_aside(at.flow)
+                && let Some(back) = self.session.resume
+                && word.trim_end_matches('.').parse::<usize>().is_err()
+                && let Some(index) = self.match_option(self.flows.step(back), &word)
+            {
+                self.session.resume = None;
+                return self.choose(back, index);
             }
             if let Action::Capture { capture, next } = &step.action {
                 if capture.pattern.is_match(raw) {
@@ -307,12 +362,69 @@ impl<'a> TurnBuilder<'a> {
         {
             return self.enter(self.flows.first_step(flow));
         }
-        // 5. Someone new gets the welcome; others are asked again.
+        // 5. Someone new gets the welcome; others are asked again. After a
+        // safety response, someone who keeps talking is answered kindly,
+        // never with "I didn't understand".
         if !self.session.is_waiting() {
             return self.enter(self.flows.first_step(self.flows.commands.start));
         }
         self.events.push(Event::NotUnderstood);
+        let after_safety = self.session.waiting.is_some_and(|at| {
+            at.flow == self.flows.commands.urgent || self.flows.safety_flows.contains_flow(at.flow)
+        });
+        if after_safety {
+            return self.reprompt(&self.flows.messages.still_here);
+        }
         self.reprompt(&self.flows.messages.not_understood)
+    }
+
+    /// Answers a message the crisis check flagged: the crisis response or a
+    /// gentle check-in, or the shorter "again" step if one was given soon
+    /// before. The person's place is kept so they can carry on after.
+    fn safety_response(&mut self, tier: Tier, assessment: &Assessment) -> Next {
+        let now = self.session.messages;
+        let recent = |last: Option<u32>| {
+            last.is_some_and(|m| now.saturating_sub(m) <= REPEAT_WITHIN_MESSAGES)
+        };
+        self.session
+            .concerns
+            .extend(assessment.concerns.iter().copied());
+        let mut tier = tier;
+        if tier == Tier::CheckIn {
+            self.session.check_ins_in_a_row = if recent(self.session.last_check_in) {
+                self.session.check_ins_in_a_row.saturating_add(1)
+            } else {
+                1
+            };
+            self.session.last_check_in = Some(now);
+            if self.session.check_ins_in_a_row >= CHECK_INS_MAKE_A_CRISIS {
+                tier = Tier::Crisis;
+            }
+        }
+        let safety = self.flows.safety_flows;
+        let at = match tier {
+            Tier::Crisis => {
+                let repeat = recent(self.session.last_crisis);
+                self.events.push(Event::CrisisResponse { repeat });
+                if repeat {
+                    self.session.last_crisis = Some(now);
+                    safety.crisis_again
+                } else {
+                    safety.crisis
+                }
+            }
+            Tier::CheckIn => {
+                let repeat =
+                    self.session.check_ins_in_a_row > 1 || recent(self.session.last_crisis);
+                self.events.push(Event::CheckIn { repeat });
+                match (repeat, assessment.danger_from_others) {
+                    (true, _) => safety.check_in_again,
+                    (false, true) => safety.check_in_danger,
+                    (false, false) => safety.check_in,
+                }
+            }
+        };
+        self.interrupt_to(at)
     }
 
     fn choice(&mut self, key: OptionKey) -> Next {
@@ -360,12 +472,17 @@ impl<'a> TurnBuilder<'a> {
                 match name {
                     CommandName::Start => {
                         self.session.variables.clear();
+                        self.session.concerns.clear();
                         self.session.resume = None;
                         self.enter(self.flows.first_step(commands.start))
                     }
-                    CommandName::Urgent => self.interrupt_to(commands.urgent),
-                    CommandName::Help => self.interrupt_to(commands.help),
-                    CommandName::Privacy => self.interrupt_to(commands.privacy),
+                    CommandName::Urgent => {
+                        self.interrupt_to(self.flows.first_step(commands.urgent))
+                    }
+                    CommandName::Help => self.interrupt_to(self.flows.first_step(commands.help)),
+                    CommandName::Privacy => {
+                        self.interrupt_to(self.flows.first_step(commands.privacy))
+                    }
                     CommandName::Stop => {
                         let text = self.render(&commands.stop);
                         self.say(text);
@@ -381,22 +498,26 @@ impl<'a> TurnBuilder<'a> {
         }
     }
 
-    /// Goes to `flow`, remembering where the person was so that an option
-    /// with `resume = true` can take them back.
-    fn interrupt_to(&mut self, flow: u16) -> Next {
-        // Moving between urgent help, help and privacy keeps the place the
-        // person left to come here, rather than one of those menus.
+    /// Whether `flow` is a step aside from the conversation (urgent help,
+    /// help, privacy or a safety response), after which people carry on.
+    fn is_aside(&self, flow: u16) -> bool {
         let commands = &self.flows.commands;
-        let aside = |flow: u16| {
-            [commands.urgent, commands.help, commands.privacy].contains(&flow)
-                || self.flows.interrupts.iter().any(|i| i.flow == flow)
-        };
-        if let Some(at) = self.session.waiting.or(self.session.searching)
-            && !aside(at.flow)
+        [commands.urgent, commands.help, commands.privacy].contains(&flow)
+            || self.flows.safety_flows.contains_flow(flow)
+    }
+
+    /// Goes to `at`, remembering where the person was so that an option
+    /// with `resume = true` can take them back.
+    fn interrupt_to(&mut self, at: StepRef) -> Next {
+        // Moving between urgent help, help, privacy and the safety
+        // responses keeps the place the person left to come here, rather
+        // than one of those steps.
+        if let Some(here) = self.session.waiting.or(self.session.searching)
+            && !self.is_aside(here.flow)
         {
-            self.session.resume = Some(at);
+            self.session.resume = Some(here);
         }
-        self.enter(self.flows.first_step(flow))
+        self.enter(at)
     }
 
     fn match_option(&self, step: &Step, word: &str) -> Option<usize> {
@@ -422,16 +543,11 @@ impl<'a> TurnBuilder<'a> {
         for (name, value) in &option.set {
             self.session.variables.insert(name.clone(), value.clone());
         }
-        let commands = &self.flows.commands;
         match option.target {
             // Choosing urgent help (or help, or privacy) from a menu is the
             // same as sending the command: the person can come back after.
-            Target::Step(target)
-                if target.step == 0
-                    && [commands.urgent, commands.help, commands.privacy]
-                        .contains(&target.flow) =>
-            {
-                self.interrupt_to(target.flow)
+            Target::Step(target) if target.step == 0 && self.is_aside(target.flow) => {
+                self.interrupt_to(target)
             }
             Target::Step(target) => self.enter(target),
             Target::Command(name) => self.trigger(Trigger::Command(name)),
@@ -454,6 +570,11 @@ impl<'a> TurnBuilder<'a> {
             if at.flow == self.flows.commands.start {
                 // Back at the main menu, there is nothing to carry on with.
                 self.session.resume = None;
+            }
+            if at == self.flows.safety_flows.crisis {
+                // However they got here, a crisis message soon after gets
+                // the shorter reply rather than this whole block again.
+                self.session.last_crisis = Some(self.session.messages);
             }
             self.events.push(Event::StepReached(at));
             let step = self.flows.step(at);
@@ -531,8 +652,7 @@ impl<'a> TurnBuilder<'a> {
     }
 
     fn render_in(&self, text: &LocalText, language: &Language) -> String {
-        text.get(language)
-            .render(|name| self.session.variables.get(name).cloned())
+        text.get(language).render(|name| self.lookup(name))
     }
 
     fn render_with(&self, text: &LocalText, count: Option<&str>) -> String {
@@ -540,9 +660,19 @@ impl<'a> TurnBuilder<'a> {
             if name == "count" {
                 count.map(str::to_owned)
             } else {
-                self.session.variables.get(name).cloned()
+                self.lookup(name)
             }
         })
+    }
+
+    /// A placeholder's value: the support lines from `safety/resources.toml`
+    /// (most relevant first), or a variable of the conversation.
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.flows
+            .safety
+            .resources
+            .placeholder(name, &self.session.concerns)
+            .or_else(|| self.session.variables.get(name).cloned())
     }
 
     fn say(&mut self, text: String) {

@@ -10,6 +10,8 @@
 //!
 //! - [`flow`]: loading and checking flow files into a [`flow::FlowSet`].
 //! - [`engine`]: the pure conversation engine (no I/O, no clock).
+//! - [`safety`]: the crisis check run first on every message, and the
+//!   support lines shown in a crisis.
 //! - [`message`]: channel-neutral messages in and out.
 //! - [`search`]: what can be searched for: categories, areas, times.
 //! - [`directory`]: the SQLite directory and its sample data.
@@ -33,6 +35,7 @@ pub mod directory;
 pub mod engine;
 pub mod flow;
 pub mod message;
+pub mod safety;
 pub mod search;
 pub mod session;
 pub mod telemetry;

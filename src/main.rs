@@ -71,6 +71,29 @@ enum Command {
         #[command(subcommand)]
         command: GeoCommand,
     },
+    /// Check the crisis detector (flows/safety/).
+    Safety {
+        #[command(subcommand)]
+        command: SafetyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SafetyCommand {
+    /// Run the crisis detector over a labelled TSV file and print, per
+    /// label, how many rows got the crisis response, a check-in or nothing.
+    ///
+    /// The file needs a header with `label` (crisis, check_in or no_crisis)
+    /// and `text` columns, and usually `item_id`. Exits with status 1 if a
+    /// target is not met. This is an operator's tool: with --misses it
+    /// prints the text of each missed row to the terminal (never to a log),
+    /// so run it only on evaluation files, never on real conversations.
+    Eval {
+        file: PathBuf,
+        /// Also list each missed row with its id and text.
+        #[arg(long)]
+        misses: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +225,9 @@ fn main() -> ExitCode {
             } => signpost::app::geo_import(&settings, &file, dataset, &attribution)
                 .await
                 .map(|()| true),
+            Command::Safety {
+                command: SafetyCommand::Eval { file, misses },
+            } => signpost::app::safety_eval(&settings, &file, misses),
         }
     });
     match result {

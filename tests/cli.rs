@@ -249,6 +249,39 @@ fn migrate_and_load_sample_work_on_a_fresh_database_file() {
 }
 
 #[test]
+fn safety_eval_prints_the_figures_and_passes_on_our_phrases() {
+    let phrases = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/safety/phrases.tsv");
+    let output = signpost()
+        .args(["safety", "eval"])
+        .arg(&phrases)
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    for expected in ["crisis", "check_in", "no_crisis", "recall", "targets:"] {
+        assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("NOT MET"), "{stdout}");
+    // Texts are printed only when asked for.
+    assert!(!stdout.contains("cuppa"), "{stdout}");
+}
+
+#[test]
+fn safety_eval_explains_a_file_without_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("unlabelled.tsv");
+    std::fs::write(&file, "item_id\ttext\nA1\thello\n").unwrap();
+    let output = signpost()
+        .args(["safety", "eval"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("no `label` column"), "{stderr}");
+}
+
+#[test]
 fn a_bad_setting_is_one_clear_error_naming_the_key() {
     let output = signpost()
         .args(["flows", "check"])
@@ -275,6 +308,7 @@ fn every_command_has_useful_help() {
         &["migrate", "--help"],
         &["directory", "--help"],
         &["directory", "load-sample", "--help"],
+        &["safety", "eval", "--help"],
     ] {
         let output = signpost().args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -293,10 +327,15 @@ fn every_command_has_useful_help() {
 }
 
 fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
         if path.is_file() {
-            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+            std::fs::copy(&path, target).unwrap();
+        } else if path.is_dir() {
+            // The safety patterns and support lines live in flows/safety/.
+            copy_dir(&path, &target);
         }
     }
 }

@@ -27,13 +27,24 @@ fn directive<'a>(text: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// Copies a folder and the folders in it (the base has `safety/`).
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_folder(&path, &target);
+        } else {
+            std::fs::copy(&path, target).unwrap();
+        }
+    }
+}
+
 /// Builds the folder for one case and returns what the check reports.
 fn check_case(case: &Path, text: &str) -> (bool, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(root().join("base")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
+    copy_folder(&root().join("base"), dir.path());
     if let Some(removed) = directive(text, "remove") {
         std::fs::remove_file(dir.path().join(removed)).unwrap();
     }

@@ -2,8 +2,11 @@
 //!
 //! Loading happens in three passes: parse every file (TOML syntax, unknown
 //! keys, types), index every flow and step id, then resolve and check each
-//! step. Problems are collected rather than returned one at a time, so that
-//! `signpost flows check` can show a person everything to fix at once.
+//! step. The crisis patterns and support lines in `safety/` are read and
+//! checked alongside (`crate::safety`), and the whole set is checked for
+//! urgent help being one tap away everywhere. Problems are collected rather
+//! than returned one at a time, so that `signpost flows check` can show a
+//! person everything to fix at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -17,8 +20,8 @@ use toml::Spanned;
 
 use super::text::{Language, LocalText, Template};
 use super::{
-    Action, Capture, Choice, CommandName, Commands, Flow, FlowSet, Interrupt, MAX_LABEL_CHARS,
-    MAX_OPTIONS, Messages, SearchSpec, Step, StepRef, Target, Trigger,
+    Action, Capture, Choice, CommandName, Commands, Flow, FlowSet, MAX_LABEL_CHARS, MAX_OPTIONS,
+    Messages, SafetyFlows, SearchSpec, Step, StepRef, Target, Trigger,
 };
 use crate::search::{Category, When};
 
@@ -162,6 +165,8 @@ struct RawFlowHeader {
     title: String,
     #[serde(default)]
     start: RawStart,
+    /// Read only to refuse it: the crisis check cannot be turned off.
+    crisis_check: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -226,9 +231,22 @@ struct RawSearch {
 #[serde(deny_unknown_fields)]
 struct RawGlobal {
     commands: RawCommands,
-    #[serde(default)]
-    interrupt: Vec<RawInterrupt>,
+    safety: RawSafetyFlows,
+    /// No longer used; reported with advice, since older folders have it.
+    interrupt: Option<Spanned<toml::Value>>,
     messages: RawMessages,
+}
+
+/// Where the safety responses start. There is deliberately no setting to
+/// turn the crisis check off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafetyFlows {
+    crisis: Spanned<String>,
+    crisis_again: Spanned<String>,
+    check_in: Spanned<String>,
+    check_in_danger: Spanned<String>,
+    check_in_again: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -258,14 +276,6 @@ struct RawSayCommand {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawInterrupt {
-    id: Spanned<String>,
-    patterns: Vec<Spanned<String>>,
-    flow: Spanned<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMessages {
     not_understood: Spanned<RawText>,
     too_long: Spanned<RawText>,
@@ -277,6 +287,7 @@ struct RawMessages {
     button_expired: Spanned<RawText>,
     group_notice: Spanned<RawText>,
     group_button: Spanned<RawText>,
+    still_here: Spanned<RawText>,
 }
 
 /// Text as written: a plain string, or a table of language code to string.
@@ -322,13 +333,18 @@ struct Source {
 
 impl Source {
     fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        line_and_column(&self.text, offset)
     }
+}
+
+/// The line and column (both from 1) of a byte offset into a file's text.
+pub(crate) fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -492,7 +508,11 @@ impl Loader {
         let (file, raw_global) = global?;
         let global = self.resolve_global(&index, file, raw_global, &parsed);
 
-        self.check_variables(&parsed, &flows);
+        // The crisis patterns and support lines: checked with the flows, so
+        // a flow set never runs without them.
+        let safety =
+            crate::safety::load(&dir.join(crate::safety::SAFETY_DIR), &mut self.diagnostics);
+        self.check_variables(&parsed, &flows, safety.as_ref().map(|s| &s.resources));
         // What is reachable is only known once every reference resolves.
         if self.count_errors() == 0 {
             self.check_reachable(&parsed, &flows, global.as_ref());
@@ -500,7 +520,12 @@ impl Loader {
         self.check_loops(&parsed, &flows);
         self.check_languages();
 
-        let (commands, interrupts, messages, mut words, start_patterns) = global?;
+        let (commands, safety_flows, messages, mut words, start_patterns) = global?;
+        self.check_urgent_help_offered(&parsed, &flows, commands.urgent);
+        // Which flow /help starts is only certain once every id is unique.
+        if self.count_errors() == 0 {
+            self.check_help_offers_urgent_help_first(&parsed, &flows, &commands);
+        }
         for (flow_number, flow) in parsed.iter().enumerate() {
             for word in flow
                 .raw
@@ -518,9 +543,10 @@ impl Loader {
         }
         let flows = flows.into_iter().collect::<Option<Vec<Flow>>>()?;
         Some(FlowSet {
+            safety: safety?,
             flows,
             words,
-            interrupts,
+            safety_flows,
             start_patterns,
             commands,
             messages,
@@ -534,6 +560,20 @@ impl Loader {
             let id = &flow.raw.flow.id;
             let id_at = at(flow.file, id.span());
             self.check_id(id_at, "flow", id.get_ref());
+            if let Some(setting) = &flow.raw.flow.crisis_check {
+                let setting_at = at(flow.file, setting.span());
+                if setting.get_ref().as_bool() == Some(true) {
+                    self.warning(
+                        setting_at,
+                        format!("flow \"{}\" sets crisis_check = true, which does nothing: every message is always checked for crisis first. Remove the line", id.get_ref()),
+                    );
+                } else {
+                    self.error(
+                        setting_at,
+                        format!("flow \"{}\" tries to turn the crisis check off, but it cannot be: every message is checked for crisis first, in every flow and step. Remove crisis_check", id.get_ref()),
+                    );
+                }
+            }
             if let Some(&(first_file, _)) = index.flows.get(id.get_ref()) {
                 let first = self.file_name(first_file);
                 self.error(
@@ -974,6 +1014,12 @@ impl Loader {
                 format!("step \"{step_id}\" sets a variable called count, but {{count}} is filled in by searches: choose another name"),
             );
             return false;
+        } else if crate::safety::PLACEHOLDERS.contains(&name) || name.ends_with("_number") {
+            self.error(
+                at,
+                format!("step \"{step_id}\" names a variable {name}, but names like {{{name}}} are kept for support lines from safety/resources.toml: choose another name"),
+            );
+            return false;
         }
         ok
     }
@@ -1120,16 +1166,7 @@ impl Loader {
         {
             Ok(regex) => Some(regex),
             Err(err) => {
-                let detail = match err {
-                    regex::Error::Syntax(text) => text
-                        .lines()
-                        .rev()
-                        .find(|line| line.starts_with("error:"))
-                        .map(|line| line.trim_start_matches("error: ").to_owned())
-                        .unwrap_or(text),
-                    regex::Error::CompiledTooBig(_) => "the pattern is too big".to_owned(),
-                    other => other.to_string(),
-                };
+                let detail = explain_regex_error(err);
                 self.error(
                     at(file, pattern.span()),
                     format!(
@@ -1287,46 +1324,13 @@ impl Loader {
             );
         }
 
-        let mut interrupts = Vec::new();
-        let mut interrupt_ids = BTreeSet::new();
-        for interrupt in &raw.interrupt {
-            let id_at = at(file, interrupt.id.span());
-            self.check_id(id_at, "interrupt", interrupt.id.get_ref());
-            if !interrupt_ids.insert(interrupt.id.get_ref().clone()) {
-                self.error(
-                    id_at,
-                    format!(
-                        "interrupt \"{}\" appears twice: give each its own id",
-                        interrupt.id.get_ref()
-                    ),
-                );
-            }
-            if interrupt.patterns.is_empty() {
-                self.error(
-                    id_at,
-                    format!(
-                        "interrupt \"{}\" has no patterns: add at least one",
-                        interrupt.id.get_ref()
-                    ),
-                );
-            }
-            let patterns: Vec<Option<Regex>> = interrupt
-                .patterns
-                .iter()
-                .map(|p| self.compile(file, p, false))
-                .collect();
-            let whose = format!("interrupt \"{}\"", interrupt.id.get_ref());
-            let target = self.resolve_flow_ref(index, file, &whose, &interrupt.flow);
-            if let (Some(patterns), Some(target)) =
-                (patterns.into_iter().collect::<Option<Vec<_>>>(), target)
-            {
-                interrupts.push(Interrupt {
-                    id: interrupt.id.get_ref().clone(),
-                    patterns,
-                    flow: target.flow,
-                });
-            }
+        if let Some(interrupt) = &raw.interrupt {
+            self.error(
+                at(file, interrupt.span()),
+                "[[interrupt]] is no longer used: the crisis check now reads safety/en.toml, and [safety] says where its responses start (see flows/README.md)".into(),
+            );
         }
+        let safety = self.resolve_safety_flows(index, file, &raw.safety);
 
         let messages = Messages {
             not_understood: self.text(
@@ -1351,6 +1355,7 @@ impl Loader {
             ),
             group_notice: self.text(file, &raw.messages.group_notice, "the group_notice message"),
             group_button: self.text(file, &raw.messages.group_button, "the group_button message"),
+            still_here: self.text(file, &raw.messages.still_here, "the still_here message"),
         };
 
         let start_patterns = std::mem::take(&mut self.start_patterns);
@@ -1366,7 +1371,54 @@ impl Loader {
             stop,
             forget,
         };
-        Some((commands, interrupts, messages, words, start_patterns))
+        Some((commands, safety?, messages, words, start_patterns))
+    }
+
+    /// Resolves `[safety]`: the flows and steps where safety responses start.
+    fn resolve_safety_flows(
+        &mut self,
+        index: &Index,
+        file: FileIndex,
+        raw: &RawSafetyFlows,
+    ) -> Option<SafetyFlows> {
+        let flow = |loader: &mut Self, key: &str, target: &Spanned<String>| {
+            loader.resolve_flow_ref(index, file, &format!("[safety] {key}"), target)
+        };
+        let crisis = flow(self, "crisis", &raw.crisis);
+        let check_in = flow(self, "check_in", &raw.check_in);
+        let check_in_danger = flow(self, "check_in_danger", &raw.check_in_danger);
+        let again = |loader: &mut Self,
+                     key: &str,
+                     flow: Option<StepRef>,
+                     target: &Spanned<String>| {
+            let flow = flow?;
+            let steps = &index.steps[usize::from(flow.flow)];
+            match steps.get(target.get_ref()) {
+                Some(&step) => Some(StepRef {
+                    flow: flow.flow,
+                    step,
+                }),
+                None => {
+                    let suggestion = closest(target.get_ref(), steps.keys())
+                        .map(|s| format!(" (did you mean \"{s}\"?)"))
+                        .unwrap_or_default();
+                    loader.error(
+                        at(file, target.span()),
+                        format!("[safety] {key} names step \"{}\", which is not in that flow{suggestion}: name a step of the flow it goes with", target.get_ref()),
+                    );
+                    None
+                }
+            }
+        };
+        let crisis_again = again(self, "crisis_again", crisis, &raw.crisis_again);
+        let check_in_again = again(self, "check_in_again", check_in, &raw.check_in_again);
+        Some(SafetyFlows {
+            crisis: crisis?,
+            crisis_again: crisis_again?,
+            check_in: check_in?,
+            check_in_danger: check_in_danger?,
+            check_in_again: check_in_again?,
+        })
     }
 
     fn add_words(
@@ -1418,7 +1470,18 @@ impl Loader {
     }
 
     /// Every `{placeholder}` must name a variable that some step captures or sets.
-    fn check_variables<'a>(&mut self, parsed: &[ParsedFlow], flows: &'a [Option<Flow>]) {
+    fn check_variables<'a>(
+        &mut self,
+        parsed: &[ParsedFlow],
+        flows: &'a [Option<Flow>],
+        resources: Option<&crate::safety::Resources>,
+    ) {
+        // Support-line placeholders are filled from safety/resources.toml;
+        // when that file has problems of its own, do not add to them here.
+        let support_line = |name: &str| match resources {
+            Some(resources) => resources.is_placeholder(name),
+            None => crate::safety::PLACEHOLDERS.contains(&name) || name.ends_with("_number"),
+        };
         let mut known: BTreeSet<String> = BTreeSet::new();
         for flow in flows.iter().flatten() {
             for step in &flow.steps {
@@ -1466,7 +1529,7 @@ impl Loader {
                 }
                 let mut reported = BTreeSet::new();
                 for name in used {
-                    if name == "count" && is_search {
+                    if (name == "count" && is_search) || support_line(name) {
                         continue;
                     }
                     if !known.contains(name) && reported.insert(name.to_owned()) {
@@ -1499,14 +1562,18 @@ impl Loader {
         }
         let flows: Vec<&Flow> = flows.iter().flatten().collect();
         let mut flow_roots = BTreeSet::new();
-        if let Some((commands, interrupts, _, _, start_patterns)) = global {
+        if let Some((commands, safety, _, _, start_patterns)) = global {
             flow_roots.extend([
                 commands.start,
                 commands.urgent,
                 commands.help,
                 commands.privacy,
             ]);
-            flow_roots.extend(interrupts.iter().map(|i| i.flow));
+            flow_roots.extend([
+                safety.crisis.flow,
+                safety.check_in.flow,
+                safety.check_in_danger.flow,
+            ]);
             flow_roots.extend(start_patterns.iter().map(|(_, flow)| *flow));
         }
         for (flow_number, flow) in parsed.iter().enumerate() {
@@ -1520,6 +1587,10 @@ impl Loader {
             .iter()
             .map(|&flow| StepRef { flow, step: 0 })
             .collect();
+        if let Some((_, safety, _, _, _)) = global {
+            // Said when a crisis or check-in comes again soon.
+            stack.extend([safety.crisis_again, safety.check_in_again]);
+        }
         while let Some(at_step) = stack.pop() {
             if !seen.insert(at_step) {
                 continue;
@@ -1561,6 +1632,76 @@ impl Loader {
                     );
                 }
             }
+        }
+    }
+
+    /// Every step that offers options must offer urgent help among them,
+    /// so help is always one tap away. Steps of the urgent help flow itself
+    /// are what those options lead to.
+    fn check_urgent_help_offered(
+        &mut self,
+        parsed: &[ParsedFlow],
+        flows: &[Option<Flow>],
+        urgent: u16,
+    ) {
+        let urgent_help = StepRef {
+            flow: urgent,
+            step: 0,
+        };
+        let urgent_id = parsed
+            .get(usize::from(urgent))
+            .map_or("urgent".to_owned(), |f| f.raw.flow.id.get_ref().clone());
+        for (flow_number, (flow, raw)) in flows.iter().zip(parsed).enumerate() {
+            let Some(flow) = flow else { continue };
+            if flow_number == usize::from(urgent) {
+                continue;
+            }
+            for (step, raw_step) in flow.steps.iter().zip(&raw.raw.step) {
+                let offers_help = step
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.target, Target::Step(t) if t == urgent_help));
+                if !step.options.is_empty() && !offers_help {
+                    self.error(
+                        at(raw.file, raw_step.get_ref().id.span()),
+                        format!("step \"{}\" offers options but none of them leads to urgent help: add {{ label = \"I need urgent help\", flow = \"{urgent_id}\" }} so help is always one tap away", step.id),
+                    );
+                }
+            }
+        }
+    }
+
+    /// `/help` must offer urgent help first: someone asking for help may
+    /// need it now.
+    fn check_help_offers_urgent_help_first(
+        &mut self,
+        parsed: &[ParsedFlow],
+        flows: &[Option<Flow>],
+        commands: &Commands,
+    ) {
+        let help = usize::from(commands.help);
+        let (Some(Some(flow)), Some(raw)) = (flows.get(help), parsed.get(help)) else {
+            return;
+        };
+        let (Some(step), Some(raw_step)) = (flow.steps.first(), raw.raw.step.first()) else {
+            return;
+        };
+        let urgent_help = StepRef {
+            flow: commands.urgent,
+            step: 0,
+        };
+        let first_is_urgent = step
+            .options
+            .first()
+            .is_some_and(|o| matches!(o.target, Target::Step(t) if t == urgent_help));
+        if !first_is_urgent {
+            let urgent_id = parsed
+                .get(usize::from(commands.urgent))
+                .map_or("urgent".to_owned(), |f| f.raw.flow.id.get_ref().clone());
+            self.error(
+                at(raw.file, raw_step.get_ref().id.span()),
+                format!("step \"{}\" is where /help starts, so its first option must be urgent help: put {{ label = \"I need urgent help\", flow = \"{urgent_id}\" }} first", step.id),
+            );
         }
     }
 
@@ -1639,7 +1780,7 @@ impl Loader {
 
 type GlobalParts = (
     Commands,
-    Vec<Interrupt>,
+    SafetyFlows,
     Messages,
     HashMap<String, Trigger>,
     Vec<(Regex, u16)>,
@@ -1671,8 +1812,22 @@ pub(crate) fn normalise_word(text: &str) -> String {
     trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The part of a regex error a person can act on.
+pub(crate) fn explain_regex_error(err: regex::Error) -> String {
+    match err {
+        regex::Error::Syntax(text) => text
+            .lines()
+            .rev()
+            .find(|line| line.starts_with("error:"))
+            .map(|line| line.trim_start_matches("error: ").to_owned())
+            .unwrap_or(text),
+        regex::Error::CompiledTooBig(_) => "the pattern is too big".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// Makes serde's messages read as advice.
-fn explain_toml_error(message: &str) -> String {
+pub(crate) fn explain_toml_error(message: &str) -> String {
     let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));

@@ -4,9 +4,10 @@
 //! check has passed (see [`load`]). Every step and flow reference inside it
 //! resolves, every pattern has compiled, and no chain of steps loops without
 //! waiting for the person, so the engine can follow references without
-//! checking them again.
+//! checking them again. It always holds the crisis check (`safety/`), and
+//! every step with options offers urgent help.
 
-mod load;
+pub(crate) mod load;
 pub mod text;
 
 use std::collections::HashMap;
@@ -75,12 +76,14 @@ pub struct FlowSet {
     pub(crate) flows: Vec<Flow>,
     /// Whole-message words (commands and keywords, normalised) and what they do.
     pub(crate) words: HashMap<String, Trigger>,
-    /// Checked on every message before anything else.
-    pub(crate) interrupts: Vec<Interrupt>,
+    /// Where the safety responses start (`[safety]` in global.toml).
+    pub(crate) safety_flows: SafetyFlows,
     /// Patterns that start a flow when the current step cannot use a message.
     pub(crate) start_patterns: Vec<(Regex, u16)>,
     pub(crate) commands: Commands,
     pub(crate) messages: Messages,
+    /// The crisis detector and support lines, from `safety/`.
+    pub(crate) safety: crate::safety::Safety,
 }
 
 /// What each global command does.
@@ -101,11 +104,35 @@ pub(crate) enum Trigger {
     Flow(u16),
 }
 
-#[derive(Debug)]
-pub(crate) struct Interrupt {
-    pub(crate) id: String,
-    pub(crate) patterns: Vec<Regex>,
-    pub(crate) flow: u16,
+/// Where each safety response starts. The crisis check itself always runs;
+/// these only say which fixed words answer it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SafetyFlows {
+    /// A clear crisis: the urgent help message, support lines first.
+    pub(crate) crisis: StepRef,
+    /// A crisis again soon after: a shorter message, not the same block.
+    pub(crate) crisis_again: StepRef,
+    /// A possible risk: "are you thinking about ending your life?"
+    pub(crate) check_in: StepRef,
+    /// A possible risk from someone else: "are you safe right now?"
+    pub(crate) check_in_danger: StepRef,
+    /// A check-in again soon after any safety response.
+    pub(crate) check_in_again: StepRef,
+}
+
+impl SafetyFlows {
+    /// Whether `flow` is one of the safety responses' flows.
+    pub(crate) fn contains_flow(&self, flow: u16) -> bool {
+        [
+            self.crisis,
+            self.crisis_again,
+            self.check_in,
+            self.check_in_danger,
+            self.check_in_again,
+        ]
+        .iter()
+        .any(|at| at.flow == flow)
+    }
 }
 
 /// The bot's standard replies.
@@ -130,6 +157,9 @@ pub(crate) struct Messages {
     pub(crate) group_notice: LocalText,
     /// The label of the button under `group_notice` that opens a private chat.
     pub(crate) group_button: LocalText,
+    /// Said when someone writes after a safety response and the message is
+    /// not one of its options: kind, never "I didn't understand".
+    pub(crate) still_here: LocalText,
 }
 
 #[derive(Debug)]
@@ -263,8 +293,8 @@ impl FlowSet {
             .render(|_| None)
     }
 
-    /// The ids of the interrupts, in the order they are checked.
-    pub fn interrupt_ids(&self) -> impl Iterator<Item = &str> {
-        self.interrupts.iter().map(|i| i.id.as_str())
+    /// The crisis detector and support lines loaded with these flows.
+    pub fn safety(&self) -> &crate::safety::Safety {
+        &self.safety
     }
 }
