@@ -389,6 +389,38 @@ mod tests {
     }
 
     #[test]
+    fn telegram_settings_come_from_the_environment_and_urls_are_checked() {
+        let env = vars(&[
+            ("SIGNPOST_TELEGRAM__API_URL", "http://127.0.0.1:8081/"),
+            ("SIGNPOST_TELEGRAM__WEBHOOK_URL", "https://bot.example.org/telegram"),
+            ("SIGNPOST_TELEGRAM__WEBHOOK_LISTEN", "127.0.0.1:9000"),
+            ("SIGNPOST_TELEGRAM__THROTTLE", "false"),
+        ]);
+        let settings = Settings::load_from(None, &env, Overrides::default()).unwrap();
+        assert_eq!(
+            settings.telegram.api_url.as_deref(),
+            Some("http://127.0.0.1:8081/")
+        );
+        assert_eq!(settings.telegram.webhook_listen.port(), 9000);
+        assert!(!settings.telegram.throttle);
+
+        let defaults = Settings::load_from(None, &vars(&[]), Overrides::default()).unwrap();
+        assert!(defaults.telegram.throttle);
+        assert_eq!(defaults.telegram.webhook_listen.to_string(), "127.0.0.1:8443");
+
+        let env = vars(&[("SIGNPOST_TELEGRAM__WEBHOOK_URL", "http://bot.example.org/")]);
+        let message = Settings::load_from(None, &env, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("https://"), "{message}");
+        let env = vars(&[("SIGNPOST_TELEGRAM__API_URL", "not a url")]);
+        let message = Settings::load_from(None, &env, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("telegram.api_url is not a URL"), "{message}");
+    }
+
+    #[test]
     fn other_signpost_variables_are_not_settings() {
         let env = vars(&[
             ("SIGNPOST_TEST_POSTGRES_URL", "postgres://x"),

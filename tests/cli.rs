@@ -306,6 +306,7 @@ fn every_command_has_useful_help() {
         &["flows", "--help"],
         &["flows", "check", "--help"],
         &["migrate", "--help"],
+        &["serve", "--help"],
         &["directory", "--help"],
         &["directory", "load-sample", "--help"],
         &["safety", "eval", "--help"],
@@ -324,6 +325,15 @@ fn every_command_has_useful_help() {
         chat.contains("--demo") && chat.contains("--date <YYYY-MM-DD>"),
         "{chat}"
     );
+}
+
+#[test]
+fn serve_without_a_token_says_what_to_set() {
+    let output = signpost().arg("serve").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("SIGNPOST_TELEGRAM__TOKEN"), "{stderr}");
+    assert!(stderr.contains("BotFather"), "{stderr}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

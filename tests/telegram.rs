@@ -672,3 +672,94 @@ async fn on_a_webhook_only_requests_with_the_secret_token_are_read() {
         "the webhook is removed on shutdown"
     );
 }
+
+/// `signpost serve` itself: the real binary, configured by environment
+/// variables as the README says, stopped by SIGTERM as systemd stops it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_command_answers_then_stops_cleanly_on_sigterm() {
+    let fake = FakeTelegram::start().await;
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let log = folder.path().join("stderr.log");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_signpost"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SIGNPOST_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .arg("serve")
+        .env("SIGNPOST_TELEGRAM__TOKEN", TOKEN)
+        .env("SIGNPOST_TELEGRAM__API_URL", fake.url())
+        .env(
+            "SIGNPOST_DATABASE__URL",
+            format!("sqlite://{}", folder.path().join("signpost.db").display()),
+        )
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("a log file"))
+        .spawn()
+        .expect("signpost serve starts");
+
+    let chat = 424_242_117;
+    fake.text(chat, "/start");
+    let messages = fake.wait_for_messages(chat, 1).await;
+    assert!(text(&messages[0]).contains(WELCOME));
+
+    // A reply that is still on its way when the signal comes is finished.
+    fake.fail_next("sendMessage", Fault::Delay(Duration::from_secs(2)));
+    fake.text(chat, "/help");
+    fake.wait_until("the second reply is in flight", |fake| {
+        fake.calls("sendMessage").len() == 2
+    })
+    .await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited on") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "signpost serve did not stop within 10 seconds of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let messages = fake.sent_to(chat);
+    assert_eq!(messages.len(), 2, "the reply in flight was delivered");
+    assert!(text(&messages[1]).contains("If you need help right now"));
+
+    // Even at trace level, the log names no chat and shows no token.
+    let logged = std::fs::read_to_string(&log).expect("the log");
+    assert!(logged.contains("shutting down"), "{logged}");
+    assert!(!logged.contains(&chat.to_string()), "{logged}");
+    assert!(!logged.contains(TOKEN), "{logged}");
+    assert!(!logged.contains("/help"), "{logged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crisis_typed_in_the_middle_of_a_question_gets_urgent_help_first_then_carries_on() {
+    let bot = start().await;
+    let fake = &bot.fake;
+    let chat = 424_242_118;
+    fake.text(chat, "/start");
+    fake.wait_for_messages(chat, 1).await;
+    fake.press(chat, "Find something to do");
+    fake.wait_for_messages(chat, 2).await;
+    fake.text(chat, "i want to end it all");
+    let messages = fake.wait_for_messages(chat, 3).await;
+    let reply = text(&messages[2]);
+    assert!(reply.contains("call 999"), "{reply}");
+    assert!(reply.contains("Samaritans: call 116 123"), "{reply}");
+    assert!(labels(&messages[2]).contains(&"Carry on where I was"));
+    fake.press(chat, "Carry on where I was");
+    let messages = fake.wait_for_messages(chat, 4).await;
+    assert!(text(&messages[3]).contains("Which area would suit you?"));
+    bot.stop().await;
+}
