@@ -392,7 +392,10 @@ mod tests {
     fn telegram_settings_come_from_the_environment_and_urls_are_checked() {
         let env = vars(&[
             ("SIGNPOST_TELEGRAM__API_URL", "http://127.0.0.1:8081/"),
-            ("SIGNPOST_TELEGRAM__WEBHOOK_URL", "https://bot.example.org/telegram"),
+            (
+                "SIGNPOST_TELEGRAM__WEBHOOK_URL",
+                "https://bot.example.org/telegram",
+            ),
             ("SIGNPOST_TELEGRAM__WEBHOOK_LISTEN", "127.0.0.1:9000"),
             ("SIGNPOST_TELEGRAM__THROTTLE", "false"),
         ]);
@@ -406,7 +409,10 @@ mod tests {
 
         let defaults = Settings::load_from(None, &vars(&[]), Overrides::default()).unwrap();
         assert!(defaults.telegram.throttle);
-        assert_eq!(defaults.telegram.webhook_listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(
+            defaults.telegram.webhook_listen.to_string(),
+            "127.0.0.1:8443"
+        );
 
         let env = vars(&[("SIGNPOST_TELEGRAM__WEBHOOK_URL", "http://bot.example.org/")]);
         let message = Settings::load_from(None, &env, Overrides::default())
@@ -417,7 +423,10 @@ mod tests {
         let message = Settings::load_from(None, &env, Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(message.contains("telegram.api_url is not a URL"), "{message}");
+        assert!(
+            message.contains("telegram.api_url is not a URL"),
+            "{message}"
+        );
     }
 
     #[test]

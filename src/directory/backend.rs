@@ -1001,9 +1001,11 @@ pub async fn search_page(
     let (earliest, latest) = query.part_of_day.minutes();
     let not_before = query.not_before.map_or(i64::MIN, |t| t.timestamp());
     let mut sql = QueryBuilder::<Db>::new("WITH hits AS (");
+    // Services without dates (phone lines, drop-ins at any time) have no
+    // occurrences: the CASE skips the look-up for them.
     let next_start = |sql: &mut QueryBuilder<Db>, link: &str| {
         sql.push(
-            "(SELECT min(o.starts_at) FROM x_occurrence o
+            "CASE WHEN s.x_dated THEN (SELECT min(o.starts_at) FROM x_occurrence o
               WHERE o.service_id = s.id AND (o.service_at_location_id IS NULL OR o.service_at_location_id = ",
         )
         .push(link)
@@ -1017,16 +1019,19 @@ pub async fn search_page(
         .push_bind(i64::from(latest))
         .push(" AND coalesce(o.ends_at, o.starts_at) >= ")
         .push_bind(not_before)
-        .push(") AS next_start");
+        .push(") END AS next_start");
     };
     // `service_id` is the column to test categories against: in the place
     // branch, `sal.service_id`, so SQLite can rule a place out before it
-    // reads the service's row.
-    let filters = |sql: &mut QueryBuilder<Db>, service_id: &str| {
+    // reads the service's row. `None` when the branch has already chosen
+    // services by category.
+    let filters = |sql: &mut QueryBuilder<Db>, service_id: Option<&str>| {
         sql.push(" AND s.x_status = 'published' AND s.status = 'active' AND (s.x_expires IS NULL OR s.x_expires >= ")
             .push_bind(query.today)
             .push(")");
-        if !query.categories.is_empty() {
+        if let Some(service_id) = service_id
+            && !query.categories.is_empty()
+        {
             sql.push(" AND EXISTS (SELECT 1 FROM x_service_category c WHERE c.service_id = ")
                 .push(service_id)
                 .push(" AND c.category IN (");
@@ -1097,7 +1102,7 @@ pub async fn search_page(
               JOIN service s ON s.id = sal.service_id
               WHERE TRUE",
         );
-        filters(&mut sql, "sal.service_id");
+        filters(&mut sql, Some("sal.service_id"));
         if query.step_free_only {
             sql.push(" AND l.x_step_free");
         }
@@ -1152,7 +1157,8 @@ pub async fn search_page(
             }
             sql.push("))");
         }
-        filters(&mut sql, "s.id");
+        // The categories were matched just above.
+        filters(&mut sql, None);
         if query.near.is_none() && places {
             // With no place asked for, services at places come from the
             // branch above; remote-only services have no place at all.
