@@ -410,7 +410,12 @@ async fn stickers_photos_voice_files_contacts_and_locations_get_a_kind_reply() {
     ];
     for (n, (kind, answer)) in cases.into_iter().enumerate() {
         let chat = 424_242_200 + n as i64;
-        fake.push(private(fixture(kind), chat));
+        let mut update = private(fixture(kind), chat);
+        // A caption is read as words; this case is about the picture.
+        if let Some(message) = update["message"].as_object_mut() {
+            message.remove("caption");
+        }
+        fake.push(update);
         let messages = fake.wait_for_messages(chat, 1).await;
         let reply = text(&messages[0]);
         assert!(reply.starts_with(answer), "{kind}: {reply}");
@@ -428,6 +433,14 @@ async fn stickers_photos_voice_files_contacts_and_locations_get_a_kind_reply() {
     let messages = fake.wait_for_messages(chat, 3).await;
     assert!(text(&messages[2]).starts_with("I can only read typed messages"));
     assert!(labels(&messages[2]).contains(&"Huddersfield"));
+
+    // Words under a picture are read, and checked for crisis first.
+    let chat = 424_242_211;
+    let mut photo = private(fixture("photo"), chat);
+    photo["message"]["caption"] = json!("i want to end it all");
+    fake.push(photo);
+    let messages = fake.wait_for_messages(chat, 1).await;
+    assert!(text(&messages[0]).contains("Samaritans: call 116 123"));
     bot.stop().await;
 }
 

@@ -381,7 +381,9 @@ type HandlerResult = Result<(), Infallible>;
 
 async fn on_message(api: Api, message: Message, channel: Arc<Channel>) -> HandlerResult {
     if message.chat.is_private() {
-        let inbound = match message.text() {
+        // A caption is words the person typed too, so it is read (and
+        // checked for crisis) like a message; the picture itself is not.
+        let inbound = match message.text().or(message.caption()) {
             Some(text) => Inbound::Text(UserText::new(&command_or_text(text, &channel.username))),
             None if message.location().is_some() || message.venue().is_some() => Inbound::Location,
             None => Inbound::NotText,
@@ -400,7 +402,7 @@ async fn on_message(api: Api, message: Message, channel: Arc<Channel>) -> Handle
 /// checked (for crisis first, as every message is).
 async fn on_edited_message(api: Api, message: Message, channel: Arc<Channel>) -> HandlerResult {
     if message.chat.is_private()
-        && let Some(text) = message.text()
+        && let Some(text) = message.text().or(message.caption())
     {
         let inbound = Inbound::Text(UserText::new(&command_or_text(text, &channel.username)));
         converse(&api, &channel, message.chat.id, None, inbound).await;
