@@ -1000,7 +1000,11 @@ pub async fn search_page(
     use crate::directory::query::Attendance;
     let (earliest, latest) = query.part_of_day.minutes();
     let not_before = query.not_before.map_or(i64::MIN, |t| t.timestamp());
-    let mut sql = QueryBuilder::<Db>::new("WITH hits AS (");
+    // MATERIALIZED: `next_start` is a correlated subquery and `ranked` reads
+    // it three times (filter, window, order); inlined, SQLite evaluated it
+    // once for each (see EXPLAIN QUERY PLAN), so every candidate paid for its
+    // occurrence look-up several times over.
+    let mut sql = QueryBuilder::<Db>::new("WITH hits AS MATERIALIZED (");
     // Services without dates (phone lines, drop-ins at any time) have no
     // occurrences: the CASE skips the look-up for them.
     let next_start = |sql: &mut QueryBuilder<Db>, link: &str| {
