@@ -1000,7 +1000,11 @@ pub async fn search_page(
     use crate::directory::query::Attendance;
     let (earliest, latest) = query.part_of_day.minutes();
     let not_before = query.not_before.map_or(i64::MIN, |t| t.timestamp());
-    let mut sql = QueryBuilder::<Db>::new("WITH hits AS (");
+    // MATERIALIZED: `next_start` is a correlated subquery and `ranked` reads
+    // it three times (filter, window, order); inlined, SQLite evaluated it
+    // once for each (see EXPLAIN QUERY PLAN), so every candidate paid for its
+    // occurrence look-up several times over.
+    let mut sql = QueryBuilder::<Db>::new("WITH hits AS MATERIALIZED (");
     // Services without dates (phone lines, drop-ins at any time) have no
     // occurrences: the CASE skips the look-up for them.
     let next_start = |sql: &mut QueryBuilder<Db>, link: &str| {
@@ -1231,13 +1235,17 @@ pub async fn page_detail(
     link_id: Option<&str>,
     next_start: Option<i64>,
 ) -> Result<PageDetail> {
+    // One connection for the whole card: taking one from the pool for each
+    // look-up cost more than several of the look-ups themselves.
+    let mut connection = pool.acquire().await?;
+    let connection = &mut *connection;
     let row = sqlx::query(
         "SELECT s.name, s.description, s.url, s.email, s.fees_description, s.application_process,
             s.x_free, s.x_online, o.name AS organization, o.website, o.email AS organization_email
          FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id = $1",
     )
     .bind(service_id)
-    .fetch_one(pool)
+    .fetch_one(&mut *connection)
     .await?;
     let place = match link_id {
         Some(link_id) => {
@@ -1257,33 +1265,27 @@ pub async fn page_detail(
                  WHERE sal.id = $1",
             )
             .bind(link_id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *connection)
             .await?
         }
         None => None,
     };
-    // Each owner separately: an OR across columns can defeat the indexes.
-    // The place's and the service's own numbers come first; the
+    // Each owner in its own branch: an OR across columns can defeat the
+    // indexes. The place's and the service's own numbers come first (in one
+    // round trip; with no place, its branch finds nothing); the
     // organisation's only when the service gives no way in of its own.
-    let mut phones: Vec<(String, Option<String>)> = Vec::new();
-    if let Some(link_id) = link_id {
-        phones.extend(
-            sqlx::query_as::<_, (String, Option<String>)>(
-                "SELECT number, description FROM phone WHERE service_at_location_id = $1 ORDER BY x_position",
-            )
-            .bind(link_id)
-            .fetch_all(pool)
-            .await?,
-        );
-    }
-    phones.extend(
-        sqlx::query_as::<_, (String, Option<String>)>(
-            "SELECT number, description FROM phone WHERE service_id = $1 ORDER BY x_position",
-        )
-        .bind(service_id)
-        .fetch_all(pool)
-        .await?,
-    );
+    let mut phones: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT number, description FROM (
+            SELECT number, description, 0 AS owner, x_position FROM phone
+            WHERE service_at_location_id = $1
+            UNION ALL
+            SELECT number, description, 1 AS owner, x_position FROM phone WHERE service_id = $2
+         ) p ORDER BY owner, x_position",
+    )
+    .bind(link_id)
+    .bind(service_id)
+    .fetch_all(&mut *connection)
+    .await?;
     let service_email: Option<String> = row.try_get("email")?;
     let service_url: Option<String> = row.try_get("url")?;
     let own_way_in = !phones.is_empty() || service_email.is_some() || service_url.is_some();
@@ -1295,30 +1297,24 @@ pub async fn page_detail(
                  WHERE s.id = $1 ORDER BY p.x_position",
             )
             .bind(service_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *connection)
             .await?,
         );
     }
-    let mut schedules: Vec<(Option<String>, Option<String>)> = Vec::new();
-    if let Some(link_id) = link_id {
-        schedules.extend(
-            sqlx::query_as::<_, (Option<String>, Option<String>)>(
-                "SELECT description, x_recurrence FROM schedule
-                 WHERE service_at_location_id = $1 ORDER BY x_position",
-            )
-            .bind(link_id)
-            .fetch_all(pool)
-            .await?,
-        );
-    }
-    schedules.extend(
-        sqlx::query_as::<_, (Option<String>, Option<String>)>(
-            "SELECT description, x_recurrence FROM schedule WHERE service_id = $1 ORDER BY x_position",
-        )
-        .bind(service_id)
-        .fetch_all(pool)
-        .await?,
-    );
+    // The place's schedules, then the service's own.
+    let schedules: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT description, x_recurrence FROM (
+            SELECT description, x_recurrence, 0 AS owner, x_position FROM schedule
+            WHERE service_at_location_id = $1
+            UNION ALL
+            SELECT description, x_recurrence, 1 AS owner, x_position FROM schedule
+            WHERE service_id = $2
+         ) s ORDER BY owner, x_position",
+    )
+    .bind(link_id)
+    .bind(service_id)
+    .fetch_all(&mut *connection)
+    .await?;
     let next = match next_start {
         Some(start) => sqlx::query_as::<_, (Option<i64>, NaiveDate, i64, bool)>(
             "SELECT ends_at, local_date, local_minute, all_day FROM x_occurrence
@@ -1326,7 +1322,7 @@ pub async fn page_detail(
         )
         .bind(service_id)
         .bind(start)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *connection)
         .await?
         .map(
             |(ends_at, local_date, local_minute, all_day)| OccurrenceDetail {
