@@ -87,7 +87,7 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .refresh_occurrences(today_in_uk())
         .await
         .context("bringing event dates up to date")?;
-    let refresher = tokio::spawn(refresh_daily(directory.clone()));
+    let refresher = tokio::spawn(keep_dates_current(directory.clone()));
 
     let parse = |key: &str, value: &str| {
         url::Url::parse(value).with_context(|| format!("{key} is not a URL"))
@@ -150,7 +150,7 @@ async fn shutdown_signal() {
 
 /// Rolls event dates forward once an hour, so that "this week" stays true
 /// on a bot that runs for months. Refreshing is cheap when nothing changed.
-async fn refresh_daily(directory: Directory) {
+async fn keep_dates_current(directory: Directory) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
     every.tick().await;
     loop {

@@ -437,17 +437,14 @@ impl<'a> TurnBuilder<'a> {
                     self.enter(at)
                 }
             }
-            // A button from an earlier message: show where we are now.
-            Some(at) => {
+            // A button from an earlier message shows where we are now; one
+            // from a conversation that expired (or never was) starts again.
+            waiting => {
                 let text = self.render(&self.flows.messages.button_expired);
                 self.say(text);
-                self.enter(at)
-            }
-            // The session expired or never existed: start again, kindly.
-            None => {
-                let text = self.render(&self.flows.messages.button_expired);
-                self.say(text);
-                self.enter(self.flows.first_step(self.flows.commands.start))
+                self.enter(
+                    waiting.unwrap_or_else(|| self.flows.first_step(self.flows.commands.start)),
+                )
             }
         }
     }

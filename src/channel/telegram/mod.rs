@@ -440,8 +440,11 @@ async fn on_button(api: Api, query: CallbackQuery, channel: Arc<Channel>) -> Han
         .conversations()
         .peek(&chat, Instant::now())
         .is_some_and(|c| c.session.accepts(key));
-    if current && let Some(pressed) = message.regular_message() {
-        mark_choice(&api, chat, pressed, &render::callback_data(key)).await;
+    if current
+        && let Some(pressed) = message.regular_message()
+        && let Some(data) = query.data.as_deref()
+    {
+        mark_choice(&api, chat, pressed, data).await;
     }
     converse(&api, &channel, chat, None, Inbound::Choice(key)).await;
     Ok(())
