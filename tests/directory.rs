@@ -227,4 +227,65 @@ backend_tests! {
         let first = found.listings.first().unwrap();
         assert_eq!(first.place.as_ref().unwrap().town.as_deref(), Some("Dewsbury"));
     }
+
+    async fn a_service_at_two_places_shows_the_place_of_its_next_meeting(db: TestDatabase) {
+        let directory = db.directory().await;
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("two-places.json");
+        std::fs::write(&file, TWO_PLACES).unwrap();
+        let options = signpost::directory::import::ImportOptions {
+            source: "two-places".to_owned(),
+            ..Default::default()
+        };
+        let (_, parsed) = signpost::directory::import::read(&file, &options, tuesday()).unwrap();
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        let write = WriteOptions { publish: true, ..WriteOptions::new(tuesday()) };
+        directory.write(&parsed.batch, &write).await.unwrap();
+        let place_and_day = |found: &signpost::directory::SearchResults| {
+            assert_eq!(found.total, 1, "one service, however many places");
+            let listing = &found.listings[0];
+            (
+                listing.place.as_ref().and_then(|p| p.name.clone()).unwrap_or_default(),
+                listing.next.map(|n| n.date),
+            )
+        };
+        // From Tuesday, Thursday in Batley comes before Monday in Dewsbury.
+        let found = directory.search(&query(None, &[], "any")).await.unwrap();
+        assert_eq!(place_and_day(&found), ("Batley Library".to_owned(), Some(date("2026-11-26"))));
+        // The same by words, and from Friday, when Dewsbury's Monday is next.
+        let mut from_friday = query(None, &[], "any");
+        from_friday.text = Some("lunch".into());
+        from_friday.dates.first = date("2026-11-27");
+        let found = directory.search(&from_friday).await.unwrap();
+        assert_eq!(place_and_day(&found), ("Dewsbury Town Hall".to_owned(), Some(date("2026-11-30"))));
+    }
 }
+
+/// One lunch club meeting in two towns on different days, in HSDS 3.0.
+const TWO_PLACES: &str = r#"{
+  "id": "7d1c2a52-0000-4000-8000-000000000001",
+  "name": "Travelling Lunch Club",
+  "description": "A friendly lunch, in Batley on Thursdays and Dewsbury on Mondays.",
+  "status": "active",
+  "organization": {"id": "7d1c2a52-0000-4000-8000-000000000002", "name": "Lunch Friends", "description": "Lunches."},
+  "service_at_locations": [
+    {
+      "id": "7d1c2a52-0000-4000-8000-000000000011",
+      "schedules": [{"id": "7d1c2a52-0000-4000-8000-000000000021", "freq": "WEEKLY", "byday": "TH",
+        "dtstart": "2026-11-01", "opens_at": "12:00:00", "closes_at": "14:00:00"}],
+      "location": {"id": "7d1c2a52-0000-4000-8000-000000000031", "location_type": "physical",
+        "name": "Batley Library", "latitude": 53.7167, "longitude": -1.6356,
+        "addresses": [{"id": "7d1c2a52-0000-4000-8000-000000000041", "address_1": "Market Place",
+          "city": "Batley", "region": "West Yorkshire", "postal_code": "WF17 5DA", "country": "GB", "address_type": "physical"}]}
+    },
+    {
+      "id": "7d1c2a52-0000-4000-8000-000000000012",
+      "schedules": [{"id": "7d1c2a52-0000-4000-8000-000000000022", "freq": "WEEKLY", "byday": "MO",
+        "dtstart": "2026-11-01", "opens_at": "12:00:00", "closes_at": "14:00:00"}],
+      "location": {"id": "7d1c2a52-0000-4000-8000-000000000032", "location_type": "physical",
+        "name": "Dewsbury Town Hall", "latitude": 53.6910, "longitude": -1.6300,
+        "addresses": [{"id": "7d1c2a52-0000-4000-8000-000000000042", "address_1": "Wakefield Old Road",
+          "city": "Dewsbury", "region": "West Yorkshire", "postal_code": "WF12 8DG", "country": "GB", "address_type": "physical"}]}
+    }
+  ]
+}"#;

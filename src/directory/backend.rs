@@ -1007,23 +1007,33 @@ pub async fn search_page(
     let mut sql = QueryBuilder::<Db>::new("WITH hits AS MATERIALIZED (");
     // Services without dates (phone lines, drop-ins at any time) have no
     // occurrences: the CASE skips the look-up for them.
-    let next_start = |sql: &mut QueryBuilder<Db>, link: &str| {
+    let next_start = |sql: &mut QueryBuilder<Db>, at: Occurrences| {
         sql.push(
             "CASE WHEN s.x_dated THEN (SELECT min(o.starts_at) FROM x_occurrence o
-              WHERE o.service_id = s.id AND (o.service_at_location_id IS NULL OR o.service_at_location_id = ",
-        )
-        .push(link)
-        .push(") AND o.local_date >= ")
-        .push_bind(query.dates.first)
-        .push(" AND o.local_date <= ")
-        .push_bind(query.dates.last)
-        .push(" AND o.local_minute >= ")
-        .push_bind(i64::from(earliest))
-        .push(" AND o.local_minute <= ")
-        .push_bind(i64::from(latest))
-        .push(" AND coalesce(o.ends_at, o.starts_at) >= ")
-        .push_bind(not_before)
-        .push(") END AS next_start");
+              WHERE o.service_id = s.id",
+        );
+        match at {
+            Occurrences::All => {}
+            Occurrences::ServiceWide => {
+                sql.push(" AND o.service_at_location_id IS NULL");
+            }
+            Occurrences::AtPlace(link) => {
+                sql.push(" AND (o.service_at_location_id IS NULL OR o.service_at_location_id = ")
+                    .push(link)
+                    .push(")");
+            }
+        }
+        sql.push(" AND o.local_date >= ")
+            .push_bind(query.dates.first)
+            .push(" AND o.local_date <= ")
+            .push_bind(query.dates.last)
+            .push(" AND o.local_minute >= ")
+            .push_bind(i64::from(earliest))
+            .push(" AND o.local_minute <= ")
+            .push_bind(i64::from(latest))
+            .push(" AND coalesce(o.ends_at, o.starts_at) >= ")
+            .push_bind(not_before)
+            .push(") END AS next_start");
     };
     // `service_id` is the column to test categories against: in the place
     // branch, `sal.service_id`, so SQLite can rule a place out before it
@@ -1085,6 +1095,71 @@ pub async fn search_page(
     };
     let places = query.attendance != Attendance::Online;
     let remote = query.attendance != Attendance::InPerson;
+    if centre.is_none() && query.town.is_none() && !query.step_free_only {
+        // Nothing asked of the place (no area, no step-free): every place of
+        // a service ranks the same but for its next start, so rank whole
+        // services, and choose the place to show for the page only. This
+        // keeps a broad search (words alone, or "anywhere") from reading
+        // every place of every match.
+        //
+        // A service at places ranks by its soonest occurrence anywhere; it
+        // ranks before its own online row, which could only be later, so an
+        // online row is needed only for services with no place at all.
+        let placed = "EXISTS (SELECT 1 FROM service_at_location x WHERE x.service_id = s.id)";
+        sql.push("SELECT s.id AS service_id, s.x_dated, s.x_online, ");
+        if places {
+            sql.push(placed);
+        } else {
+            sql.push("FALSE");
+        }
+        sql.push(" AS placed, ");
+        next_start(
+            &mut sql,
+            if places {
+                Occurrences::All
+            } else {
+                Occurrences::ServiceWide
+            },
+        );
+        sql.push(" FROM service s WHERE TRUE");
+        if !places {
+            sql.push(" AND s.x_online");
+        }
+        filters(&mut sql, Some("s.id"));
+        // The page first, then a place for each service on it: one where
+        // the next occurrence is held, else the first.
+        sql.push(
+            "), page AS (SELECT service_id, placed, next_start, count(*) OVER () AS total,
+                coalesce(next_start, ",
+        )
+        .push_bind(today_starts_at)
+        .push(") AS starts FROM hits WHERE NOT (x_dated AND next_start IS NULL) AND ")
+        // `placed` is read here rather than in `hits`, so that it is looked
+        // up once for each service.
+        .push(match (places, remote) {
+            (true, true) => "(placed OR x_online)",
+            (true, false) => "placed",
+            (false, _) => "TRUE",
+        })
+        .push(" ORDER BY starts, NOT placed, service_id LIMIT ")
+        .push_bind(query.limit as i64)
+        .push(" OFFSET ")
+        .push_bind(query.offset as i64)
+        .push(
+            "), chosen AS (SELECT page.*, CASE WHEN placed THEN (
+                SELECT sal.id FROM service_at_location sal
+                LEFT JOIN x_occurrence o ON o.service_id = sal.service_id
+                    AND o.service_at_location_id = sal.id AND o.starts_at = page.next_start
+                WHERE sal.service_id = page.service_id
+                ORDER BY o.starts_at IS NULL, sal.id LIMIT 1) END AS link_id FROM page)
+             SELECT chosen.service_id, chosen.link_id, l.latitude, l.longitude, chosen.next_start,
+                chosen.total
+             FROM chosen LEFT JOIN service_at_location sal ON sal.id = chosen.link_id
+             LEFT JOIN location l ON l.id = sal.location_id
+             ORDER BY chosen.starts, NOT chosen.placed, chosen.service_id",
+        );
+        return candidates(sql.build().fetch_all(pool).await?);
+    }
     let mut branches = 0;
     if places {
         branches += 1;
@@ -1099,7 +1174,7 @@ pub async fn search_page(
             }
         };
         sql.push(" AS d2, ");
-        next_start(&mut sql, "sal.id");
+        next_start(&mut sql, Occurrences::AtPlace("sal.id"));
         sql.push(
             " FROM location l
               JOIN service_at_location sal ON sal.location_id = l.id
@@ -1150,7 +1225,7 @@ pub async fn search_page(
                 CAST(NULL AS DOUBLE PRECISION) AS longitude, s.x_dated, TRUE AS remote,
                 CAST(NULL AS DOUBLE PRECISION) AS d2, ",
         );
-        next_start(&mut sql, "NULL");
+        next_start(&mut sql, Occurrences::ServiceWide);
         sql.push(" FROM service s WHERE s.x_online");
         if !query.categories.is_empty() {
             // Straight to the remote services in these categories.
@@ -1194,7 +1269,22 @@ pub async fn search_page(
         .push_bind(query.limit as i64)
         .push(" OFFSET ")
         .push_bind(query.offset as i64);
-    let rows = sql.build().fetch_all(pool).await?;
+    candidates(sql.build().fetch_all(pool).await?)
+}
+
+/// Which of a service's occurrences give its next start.
+#[derive(Clone, Copy)]
+enum Occurrences {
+    /// All of them: the service is ranked as a whole.
+    All,
+    /// Those of the service's own schedule, for its online row.
+    ServiceWide,
+    /// Those at the place in this column, and the service's own.
+    AtPlace(&'static str),
+}
+
+/// The page of candidates and the total, from a search's rows.
+fn candidates(rows: Vec<<Db as sqlx::Database>::Row>) -> Result<(Vec<Candidate>, usize)> {
     let mut total = 0;
     let mut page = Vec::with_capacity(rows.len());
     for row in rows {
@@ -1228,136 +1318,222 @@ fn fts5_query(text: &str) -> String {
     }
 }
 
-/// Everything a result card shows, for the page of results.
-pub async fn page_detail(
-    pool: &Pool,
-    service_id: &str,
-    link_id: Option<&str>,
-    next_start: Option<i64>,
-) -> Result<PageDetail> {
-    // One connection for the whole card: taking one from the pool for each
-    // look-up cost more than several of the look-ups themselves.
+/// Everything the result cards show, for a page of results, in its order.
+///
+/// Each kind of detail is fetched for the whole page at once, on one
+/// connection: five queries for a page rather than five for each card,
+/// since each query's round trip costs more than its work here.
+pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDetail>> {
+    if page.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut connection = pool.acquire().await?;
     let connection = &mut *connection;
-    let row = sqlx::query(
-        "SELECT s.name, s.description, s.url, s.email, s.fees_description, s.application_process,
-            s.x_free, s.x_online, o.name AS organization, o.website, o.email AS organization_email
-         FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id = $1",
-    )
-    .bind(service_id)
-    .fetch_one(&mut *connection)
-    .await?;
-    let place = match link_id {
-        Some(link_id) => {
-            sqlx::query_as::<
-                _,
-                (
-                    Option<String>,
-                    Option<bool>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                ),
-            >(
-                "SELECT l.name, l.x_step_free, a.address_1, a.city, a.postal_code
-                 FROM service_at_location sal JOIN location l ON l.id = sal.location_id
-                 LEFT JOIN address a ON a.location_id = l.id AND a.x_position = 0
-                 WHERE sal.id = $1",
-            )
-            .bind(link_id)
-            .fetch_optional(&mut *connection)
-            .await?
+    let service_ids: Vec<&str> = page.iter().map(|hit| hit.service_id.as_str()).collect();
+    let link_ids: Vec<&str> = page
+        .iter()
+        .filter_map(|hit| hit.link_id.as_deref())
+        .collect();
+    // Binds `values` as a list for `IN (...)`; an empty list matches nothing.
+    fn list(sql: &mut QueryBuilder<Db>, values: &[&str]) {
+        sql.push("(");
+        if values.is_empty() {
+            sql.push("NULL");
         }
-        None => None,
-    };
-    // Each owner in its own branch: an OR across columns can defeat the
-    // indexes. The place's and the service's own numbers come first (in one
-    // round trip; with no place, its branch finds nothing); the
-    // organisation's only when the service gives no way in of its own.
-    let mut phones: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT number, description FROM (
-            SELECT number, description, 0 AS owner, x_position FROM phone
-            WHERE service_at_location_id = $1
-            UNION ALL
-            SELECT number, description, 1 AS owner, x_position FROM phone WHERE service_id = $2
-         ) p ORDER BY owner, x_position",
-    )
-    .bind(link_id)
-    .bind(service_id)
-    .fetch_all(&mut *connection)
-    .await?;
-    let service_email: Option<String> = row.try_get("email")?;
-    let service_url: Option<String> = row.try_get("url")?;
-    let own_way_in = !phones.is_empty() || service_email.is_some() || service_url.is_some();
-    if !own_way_in {
-        phones.extend(
-            sqlx::query_as::<_, (String, Option<String>)>(
-                "SELECT p.number, p.description FROM phone p
-                 JOIN service s ON s.organization_id = p.organization_id
-                 WHERE s.id = $1 ORDER BY p.x_position",
-            )
-            .bind(service_id)
-            .fetch_all(&mut *connection)
-            .await?,
-        );
+        let mut items = sql.separated(", ");
+        for value in values {
+            items.push_bind(value.to_string());
+        }
+        sql.push(")");
     }
-    // The place's schedules, then the service's own.
-    let schedules: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT description, x_recurrence FROM (
-            SELECT description, x_recurrence, 0 AS owner, x_position FROM schedule
-            WHERE service_at_location_id = $1
-            UNION ALL
-            SELECT description, x_recurrence, 1 AS owner, x_position FROM schedule
-            WHERE service_id = $2
-         ) s ORDER BY owner, x_position",
-    )
-    .bind(link_id)
-    .bind(service_id)
-    .fetch_all(&mut *connection)
-    .await?;
-    let next = match next_start {
-        Some(start) => sqlx::query_as::<_, (Option<i64>, NaiveDate, i64, bool)>(
-            "SELECT ends_at, local_date, local_minute, all_day FROM x_occurrence
-             WHERE service_id = $1 AND starts_at = $2 LIMIT 1",
-        )
-        .bind(service_id)
-        .bind(start)
-        .fetch_optional(&mut *connection)
-        .await?
-        .map(
-            |(ends_at, local_date, local_minute, all_day)| OccurrenceDetail {
-                starts_at: start,
-                ends_at,
-                local_date,
-                local_minute,
-                all_day,
-            },
-        ),
-        None => None,
-    };
-    Ok(PageDetail {
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        url: service_url.or(if own_way_in {
-            None
-        } else {
-            row.try_get("website")?
-        }),
-        email: service_email.or(if own_way_in {
-            None
-        } else {
-            row.try_get("organization_email")?
-        }),
-        fees_description: row.try_get("fees_description")?,
-        application_process: row.try_get("application_process")?,
-        free: row.try_get("x_free")?,
-        online: row.try_get("x_online")?,
-        organization: row.try_get("organization")?,
-        place,
-        phones,
-        schedules,
-        next,
-    })
+
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT s.id, s.organization_id, s.name, s.description, s.url, s.email,
+            s.fees_description, s.application_process, s.x_free, s.x_online,
+            o.name AS organization, o.website, o.email AS organization_email
+         FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id IN ",
+    );
+    list(&mut sql, &service_ids);
+    let mut services = HashMap::new();
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        services.insert(row.try_get::<String, _>("id")?, row);
+    }
+    let organization_ids: Vec<String> = services
+        .values()
+        .map(|row| row.try_get::<String, _>("organization_id"))
+        .collect::<std::result::Result<_, _>>()?;
+    let organization_ids: Vec<&str> = organization_ids.iter().map(String::as_str).collect();
+
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT sal.id, l.name, l.x_step_free, a.address_1, a.city, a.postal_code
+         FROM service_at_location sal JOIN location l ON l.id = sal.location_id
+         LEFT JOIN address a ON a.location_id = l.id AND a.x_position = 0
+         WHERE sal.id IN ",
+    );
+    list(&mut sql, &link_ids);
+    let mut places = HashMap::new();
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        let id: String = row.try_get("id")?;
+        let place = (
+            row.try_get("name")?,
+            row.try_get("x_step_free")?,
+            row.try_get("address_1")?,
+            row.try_get("city")?,
+            row.try_get("postal_code")?,
+        );
+        places.insert(id, place);
+    }
+
+    // Each owner in its own branch: an OR across columns can defeat the
+    // indexes. Owner 0 is a place, 1 a service, 2 an organisation.
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT 0 AS owner, service_at_location_id AS owner_id, number, description, x_position
+         FROM phone WHERE service_at_location_id IN ",
+    );
+    list(&mut sql, &link_ids);
+    sql.push(
+        " UNION ALL SELECT 1, service_id, number, description, x_position FROM phone
+          WHERE service_id IN ",
+    );
+    list(&mut sql, &service_ids);
+    sql.push(
+        " UNION ALL SELECT 2, organization_id, number, description, x_position FROM phone
+          WHERE organization_id IN ",
+    );
+    list(&mut sql, &organization_ids);
+    sql.push(" ORDER BY owner, owner_id, x_position");
+    let mut phones: HashMap<(i32, String), Vec<(String, Option<String>)>> = HashMap::new();
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        phones
+            .entry((row.try_get("owner")?, row.try_get("owner_id")?))
+            .or_default()
+            .push((row.try_get("number")?, row.try_get("description")?));
+    }
+
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT 0 AS owner, service_at_location_id AS owner_id, description, x_recurrence,
+            x_position
+         FROM schedule WHERE service_at_location_id IN ",
+    );
+    list(&mut sql, &link_ids);
+    sql.push(
+        " UNION ALL SELECT 1, service_id, description, x_recurrence, x_position FROM schedule
+          WHERE service_id IN ",
+    );
+    list(&mut sql, &service_ids);
+    sql.push(" ORDER BY owner, owner_id, x_position");
+    let mut schedules: HashMap<(i32, String), Vec<(Option<String>, Option<String>)>> =
+        HashMap::new();
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        schedules
+            .entry((row.try_get("owner")?, row.try_get("owner_id")?))
+            .or_default()
+            .push((row.try_get("description")?, row.try_get("x_recurrence")?));
+    }
+
+    let dated: Vec<&Candidate> = page.iter().filter(|hit| hit.next_start.is_some()).collect();
+    let mut next = HashMap::new();
+    if !dated.is_empty() {
+        // Each service's occurrences are few: reading them all by service
+        // and keeping the starts asked for is quicker than pairing in SQL.
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT service_id, starts_at, ends_at, local_date, local_minute, all_day
+             FROM x_occurrence WHERE service_id IN ",
+        );
+        let dated_ids: Vec<&str> = dated.iter().map(|hit| hit.service_id.as_str()).collect();
+        list(&mut sql, &dated_ids);
+        sql.push(" AND starts_at IN (");
+        let mut starts = sql.separated(", ");
+        for hit in &dated {
+            starts.push_bind(hit.next_start);
+        }
+        sql.push(")");
+        for row in sql.build().fetch_all(&mut *connection).await? {
+            let starts_at: i64 = row.try_get("starts_at")?;
+            let key: (String, i64) = (row.try_get("service_id")?, starts_at);
+            next.entry(key).or_insert(OccurrenceDetail {
+                starts_at,
+                ends_at: row.try_get("ends_at")?,
+                local_date: row.try_get("local_date")?,
+                local_minute: row.try_get("local_minute")?,
+                all_day: row.try_get("all_day")?,
+            });
+        }
+    }
+
+    let mut details = Vec::with_capacity(page.len());
+    for hit in page {
+        // A service withdrawn since the page was ranked: as if it had gone
+        // a moment sooner.
+        let row = services
+            .get(&hit.service_id)
+            .ok_or(DirectoryError::Query(sqlx::Error::RowNotFound))?;
+        let take_phones = |owner: i32, id: &str| {
+            phones
+                .get(&(owner, id.to_owned()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        // The place's and the service's own numbers; the organisation's
+        // only when the service gives no way in of its own.
+        let mut card_phones = match hit.link_id.as_deref() {
+            Some(link) => take_phones(0, link),
+            None => Vec::new(),
+        };
+        card_phones.extend(take_phones(1, &hit.service_id));
+        let service_email: Option<String> = row.try_get("email")?;
+        let service_url: Option<String> = row.try_get("url")?;
+        let own_way_in =
+            !card_phones.is_empty() || service_email.is_some() || service_url.is_some();
+        if !own_way_in {
+            let organization: String = row.try_get("organization_id")?;
+            card_phones.extend(take_phones(2, &organization));
+        }
+        let mut card_schedules = Vec::new();
+        if let Some(link) = hit.link_id.as_deref() {
+            card_schedules.extend(
+                schedules
+                    .get(&(0, link.to_owned()))
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        card_schedules.extend(
+            schedules
+                .get(&(1, hit.service_id.clone()))
+                .cloned()
+                .unwrap_or_default(),
+        );
+        details.push(PageDetail {
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            url: service_url.or(if own_way_in {
+                None
+            } else {
+                row.try_get("website")?
+            }),
+            email: service_email.or(if own_way_in {
+                None
+            } else {
+                row.try_get("organization_email")?
+            }),
+            fees_description: row.try_get("fees_description")?,
+            application_process: row.try_get("application_process")?,
+            free: row.try_get("x_free")?,
+            online: row.try_get("x_online")?,
+            organization: row.try_get("organization")?,
+            place: hit
+                .link_id
+                .as_deref()
+                .and_then(|link| places.get(link).cloned()),
+            phones: card_phones,
+            schedules: card_schedules,
+            next: hit
+                .next_start
+                .and_then(|start| next.get(&(hit.service_id.clone(), start)).copied()),
+        });
+    }
+    Ok(details)
 }
 
 /// Published, unexpired records, whole, for export.

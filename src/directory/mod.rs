@@ -239,15 +239,7 @@ impl Directory {
             total = dispatch!(&self.pool, search_page(&first, centre, today_starts_at))?.1;
             page.clear();
         }
-        // The details of each result are looked up at the same time: on
-        // SQLite each connection has its own thread, so this uses both cores.
-        let details = futures_util::future::try_join_all(page.iter().map(|hit| async move {
-            dispatch!(
-                &self.pool,
-                page_detail(&hit.service_id, hit.link_id.as_deref(), hit.next_start)
-            )
-        }))
-        .await?;
+        let details = dispatch!(&self.pool, page_details(&page))?;
         let mut listings = Vec::with_capacity(page.len());
         for (hit, detail) in page.into_iter().zip(details) {
             let distance = centre
