@@ -1402,7 +1402,9 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
     );
     list(&mut sql, &organization_ids);
     sql.push(" ORDER BY owner, owner_id, x_position");
-    let mut phones: HashMap<(i32, String), Vec<(String, Option<String>)>> = HashMap::new();
+    // Keyed by (owner kind, owner id).
+    type ByOwner<T> = HashMap<(i32, String), Vec<T>>;
+    let mut phones: ByOwner<(String, Option<String>)> = HashMap::new();
     for row in sql.build().fetch_all(&mut *connection).await? {
         phones
             .entry((row.try_get("owner")?, row.try_get("owner_id")?))
@@ -1422,8 +1424,7 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
     );
     list(&mut sql, &service_ids);
     sql.push(" ORDER BY owner, owner_id, x_position");
-    let mut schedules: HashMap<(i32, String), Vec<(Option<String>, Option<String>)>> =
-        HashMap::new();
+    let mut schedules: ByOwner<(Option<String>, Option<String>)> = HashMap::new();
     for row in sql.build().fetch_all(&mut *connection).await? {
         schedules
             .entry((row.try_get("owner")?, row.try_get("owner_id")?))
