@@ -14,7 +14,8 @@
 //!   support lines shown in a crisis.
 //! - [`message`]: channel-neutral messages in and out.
 //! - [`search`]: what can be searched for: categories, areas, times.
-//! - [`directory`]: the SQLite directory and its sample data.
+//! - [`database`]: the one database (SQLite or PostgreSQL) and its schema.
+//! - [`directory`]: the directory of services and its sample data.
 //! - [`bot`]: runs the engine and performs its searches.
 //! - [`session`]: conversations in memory, with idle expiry.
 //! - [`channel`]: adapters for messaging services (the console so far).
@@ -31,6 +32,7 @@ pub mod app;
 pub mod bot;
 pub mod channel;
 pub mod config;
+pub mod database;
 pub mod directory;
 pub mod engine;
 pub mod flow;
