@@ -320,6 +320,12 @@ impl FlowSet {
             .ok()?;
         u16::try_from(index).ok().map(ListedArea)
     }
+
+    /// Whether `flow` is urgent help or one of the safety responses, whose
+    /// use is counted only service-wide, by month.
+    pub(crate) fn is_urgent_or_safety(&self, flow: u16) -> bool {
+        flow == self.commands.urgent || self.safety_flows.contains_flow(flow)
+    }
 }
 
 /// The areas written in `flows` (see [`FlowSet::listed_areas`]).
