@@ -15,6 +15,7 @@ use crate::channel::console::{self, Console};
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::flow::{self, FlowSet};
+use crate::stats::{self, Channel, Tally};
 
 /// Today's date in the UK, where the services are.
 pub fn today_in_uk() -> NaiveDate {
@@ -51,7 +52,15 @@ pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
         .await
         .context("bringing event dates up to date")?;
     let idle = std::time::Duration::from_secs(settings.session.idle_minutes * 60);
-    let console = Console::new(Bot::new(Arc::new(flows), directory), today, idle);
+    // A date given for a repeatable conversation is the day its counts are
+    // filed under too; otherwise they go under today's UTC day.
+    let tally = match settings.chat.date {
+        Some(date) => Tally::new(move || date),
+        None => Tally::utc(),
+    };
+    let store = stats::Store::new(directory.database().clone());
+    let bot = Bot::new(Arc::new(flows), directory, tally.clone(), Channel::Console);
+    let console = Console::new(bot, today, idle);
     if demo {
         println!("(Demo: the directory holds made-up sample data, not real services.)\n");
     }
@@ -64,6 +73,7 @@ pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
         tokio::io::stdout(),
     )
     .await;
+    stats::flush(&tally, &store).await;
     match result {
         // Whoever reads the output has stopped (as `| head` does): that is
         // the end of the conversation, not an error.
@@ -115,9 +125,22 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         idle: std::time::Duration::from_secs(settings.session.idle_minutes * 60),
         today: Arc::new(today_in_uk),
     };
-    let bot = Bot::new(Arc::new(flows), directory.clone());
+    let tally = Tally::utc();
+    let (stop_counting, stopped) = tokio::sync::oneshot::channel::<()>();
+    let counting = tokio::spawn(stats::keep_counts(
+        tally.clone(),
+        stats::Store::new(directory.database().clone()),
+        std::time::Duration::from_secs(settings.stats.flush_seconds),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let bot = Bot::new(Arc::new(flows), directory.clone(), tally, Channel::Telegram);
     let result = telegram::run(options, bot, shutdown_signal()).await;
     refresher.abort();
+    // The last counts are written before the database closes.
+    let _ = stop_counting.send(());
+    let _ = counting.await;
     directory.close().await;
     result?;
     tracing::info!("stopped");

@@ -45,7 +45,8 @@ enum Command {
         /// Use an in-memory directory filled with made-up sample data.
         #[arg(long)]
         demo: bool,
-        /// Treat this day as today, for repeatable conversations [setting: chat.date].
+        /// Treat this day as today, for repeatable conversations; usage
+        /// counts are filed under it too [setting: chat.date].
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
