@@ -15,7 +15,7 @@ use crate::channel::console::{self, Console};
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::flow::{self, FlowSet};
-use crate::stats::{self, Channel, Tally};
+use crate::stats::{self, Channel, Grouping, ReportRequest, Tally};
 
 /// Today's date in the UK, where the services are.
 pub fn today_in_uk() -> NaiveDate {
@@ -630,4 +630,62 @@ pub fn safety_eval(settings: &Settings, file: &Path, show_misses: bool) -> anyho
     }
     write_out(&out)?;
     Ok(evaluation.meets_targets())
+}
+
+/// How `signpost stats` writes its report.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// Columns for reading in a terminal.
+    Table,
+    /// One line per figure, a column per dimension, for spreadsheets.
+    Csv,
+    /// The whole report as one JSON object, for programs.
+    Json,
+}
+
+/// `signpost stats`.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// The first day to report on [default: 29 days before --to].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: Option<NaiveDate>,
+    /// The last day to report on [default: today, UTC].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: Option<NaiveDate>,
+    /// Group the counts by day, week (from Monday) or month. Urgent help
+    /// and check-ins are always shown by whole month.
+    #[arg(long, value_enum, default_value = "week")]
+    pub by: Grouping,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: StatsFormat,
+}
+
+/// `signpost stats`: the usage report, every figure made safe to share.
+pub async fn stats_report(settings: &Settings, args: &StatsArgs) -> anyhow::Result<()> {
+    let today = chrono::Utc::now().date_naive();
+    let request = match (args.from, args.to) {
+        (None, to) => ReportRequest::last_days(to.unwrap_or(today), args.by),
+        (Some(from), to) => ReportRequest::new(from, to.unwrap_or(today), args.by)?,
+    };
+    let store = stats::Store::open(&settings.database.url).await?;
+    let report = store.report(&request).await?;
+    let text = match args.format {
+        StatsFormat::Table => stats::format::table(&report),
+        StatsFormat::Csv => stats::format::csv(&report),
+        StatsFormat::Json => stats::format::json(&report),
+    };
+    write_out(&text)
+}
+
+/// `signpost stats rollup`: folds daily counts older than 90 days into
+/// monthly ones.
+pub async fn stats_rollup(settings: &Settings, date: Option<NaiveDate>) -> anyhow::Result<()> {
+    let today = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let store = stats::Store::open(&settings.database.url).await?;
+    let rolled = store.roll_up(today).await?;
+    println!(
+        "Rolled {} daily count(s) from before {} into monthly counts.",
+        rolled.days_rolled_up, rolled.before
+    );
+    Ok(())
 }
