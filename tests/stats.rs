@@ -366,3 +366,22 @@ async fn refuse_forget_used(db: &TestDatabase, refuse: bool) {
         }
     }
 }
+
+#[test]
+fn privacy_md_lists_every_declared_counter_with_its_dimensions() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("PRIVACY.md");
+    let text = std::fs::read_to_string(path).expect("PRIVACY.md is there");
+    for declared in stats::DECLARED {
+        let row = text
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{}` |", declared.event)))
+            .unwrap_or_else(|| panic!("PRIVACY.md has no row for {}", declared.event));
+        for dimension in declared.dimensions {
+            assert!(
+                row.contains(&format!("`{dimension}`")),
+                "PRIVACY.md's row for {} lacks {dimension}",
+                declared.event
+            );
+        }
+    }
+}
