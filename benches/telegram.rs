@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use signpost::bot::Bot;
 use signpost::channel::telegram::{self, Options};
 use signpost::directory::Directory;
+use signpost::stats::{Channel, Tally};
 
 /// One scripted conversation: menus, a search, urgent help, a stop.
 const SCRIPT: [&str; 20] = [
@@ -101,7 +102,7 @@ async fn main() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(telegram::run(
         options,
-        Bot::new(Arc::new(flows), directory),
+        Bot::new(Arc::new(flows), directory, Tally::utc(), Channel::Telegram),
         async move {
             let _ = stopped.await;
         },

@@ -15,6 +15,7 @@ use crate::channel::console::{self, Console};
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::flow::{self, FlowSet};
+use crate::stats::{self, Channel, Grouping, ReportRequest, Tally};
 
 /// Today's date in the UK, where the services are.
 pub fn today_in_uk() -> NaiveDate {
@@ -51,7 +52,15 @@ pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
         .await
         .context("bringing event dates up to date")?;
     let idle = std::time::Duration::from_secs(settings.session.idle_minutes * 60);
-    let console = Console::new(Bot::new(Arc::new(flows), directory), today, idle);
+    // A date given for a repeatable conversation is the day its counts are
+    // filed under too; otherwise they go under today's UTC day.
+    let tally = match settings.chat.date {
+        Some(date) => Tally::new(move || date),
+        None => Tally::utc(),
+    };
+    let store = stats::Store::new(directory.database().clone());
+    let bot = Bot::new(Arc::new(flows), directory, tally.clone(), Channel::Console);
+    let console = Console::new(bot, today, idle);
     if demo {
         println!("(Demo: the directory holds made-up sample data, not real services.)\n");
     }
@@ -64,6 +73,7 @@ pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
         tokio::io::stdout(),
     )
     .await;
+    stats::flush(&tally, &store).await;
     match result {
         // Whoever reads the output has stopped (as `| head` does): that is
         // the end of the conversation, not an error.
@@ -115,9 +125,22 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         idle: std::time::Duration::from_secs(settings.session.idle_minutes * 60),
         today: Arc::new(today_in_uk),
     };
-    let bot = Bot::new(Arc::new(flows), directory.clone());
+    let tally = Tally::utc();
+    let (stop_counting, stopped) = tokio::sync::oneshot::channel::<()>();
+    let counting = tokio::spawn(stats::keep_counts(
+        tally.clone(),
+        stats::Store::new(directory.database().clone()),
+        std::time::Duration::from_secs(settings.stats.flush_seconds),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let bot = Bot::new(Arc::new(flows), directory.clone(), tally, Channel::Telegram);
     let result = telegram::run(options, bot, shutdown_signal()).await;
     refresher.abort();
+    // The last counts are written before the database closes.
+    let _ = stop_counting.send(());
+    let _ = counting.await;
     directory.close().await;
     result?;
     tracing::info!("stopped");
@@ -607,4 +630,62 @@ pub fn safety_eval(settings: &Settings, file: &Path, show_misses: bool) -> anyho
     }
     write_out(&out)?;
     Ok(evaluation.meets_targets())
+}
+
+/// How `signpost stats` writes its report.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// Columns for reading in a terminal.
+    Table,
+    /// One line per figure, a column per dimension, for spreadsheets.
+    Csv,
+    /// The whole report as one JSON object, for programs.
+    Json,
+}
+
+/// `signpost stats`.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// The first day to report on [default: 29 days before --to].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: Option<NaiveDate>,
+    /// The last day to report on [default: today, UTC].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: Option<NaiveDate>,
+    /// Group the counts by day, week (from Monday) or month. Urgent help
+    /// and check-ins are always shown by whole month.
+    #[arg(long, value_enum, default_value = "week")]
+    pub by: Grouping,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: StatsFormat,
+}
+
+/// `signpost stats`: the usage report, every figure made safe to share.
+pub async fn stats_report(settings: &Settings, args: &StatsArgs) -> anyhow::Result<()> {
+    let today = chrono::Utc::now().date_naive();
+    let request = match (args.from, args.to) {
+        (None, to) => ReportRequest::last_days(to.unwrap_or(today), args.by),
+        (Some(from), to) => ReportRequest::new(from, to.unwrap_or(today), args.by)?,
+    };
+    let store = stats::Store::open(&settings.database.url).await?;
+    let report = store.report(&request).await?;
+    let text = match args.format {
+        StatsFormat::Table => stats::format::table(&report),
+        StatsFormat::Csv => stats::format::csv(&report),
+        StatsFormat::Json => stats::format::json(&report),
+    };
+    write_out(&text)
+}
+
+/// `signpost stats rollup`: folds daily counts older than 90 days into
+/// monthly ones.
+pub async fn stats_rollup(settings: &Settings, date: Option<NaiveDate>) -> anyhow::Result<()> {
+    let today = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let store = stats::Store::open(&settings.database.url).await?;
+    let rolled = store.roll_up(today).await?;
+    println!(
+        "Rolled {} daily count(s) from before {} into monthly counts.",
+        rolled.days_rolled_up, rolled.before
+    );
+    Ok(())
 }

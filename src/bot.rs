@@ -3,26 +3,63 @@
 //! Channels hand a session and a message to [`Bot::respond`] and get back the
 //! replies to send and what to do with the session. The engine decides; this
 //! module only performs its effects (directory searches) and feeds the
-//! results back, so every channel behaves the same.
+//! results back, so every channel behaves the same. It is also the one
+//! place usage is counted ([`crate::stats`]), so every channel counts the
+//! same way.
 
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 
 use crate::directory::{AreaMatch, Directory, SearchQuery, card};
-use crate::engine::{self, After, Event, Session};
+use crate::engine::{self, After, Event};
 use crate::flow::FlowSet;
-use crate::message::{Inbound, Reply};
+use crate::message::{Inbound, OptionKey, Reply};
+use crate::stats::{self, Channel, Counted, Tally};
 
 /// A search step whose results are empty leads to its `if_none` step, which
 /// may search again. Loading rules out loops; this bounds a message anyway.
 const MAX_SEARCHES_PER_MESSAGE: usize = 8;
 
-/// Everything needed to answer people: the flows and the directory.
+/// Everything needed to answer people: the flows and the directory, and
+/// where usage is counted.
 #[derive(Clone, Debug)]
 pub struct Bot {
     flows: Arc<FlowSet>,
     directory: Directory,
+    /// The counts not yet written, shared with whatever writes them.
+    tally: Tally,
+    /// The channel this bot answers on, a dimension of some counts.
+    channel: Channel,
+}
+
+/// What the bot keeps for one conversation between messages: the engine's
+/// session, and what this conversation has already counted. Channels keep
+/// it in memory only ([`crate::session::Sessions`]), and it dies with the
+/// conversation.
+#[derive(Debug, Default)]
+pub struct Session {
+    engine: engine::Session,
+    counted: Counted,
+}
+
+impl Session {
+    fn new(engine: engine::Session) -> Self {
+        Session {
+            engine,
+            counted: Counted::default(),
+        }
+    }
+
+    /// Whether the conversation is in the middle of something.
+    pub fn is_waiting(&self) -> bool {
+        self.engine.is_waiting()
+    }
+
+    /// Whether a button with this key belongs to the options shown last.
+    pub fn accepts(&self, key: OptionKey) -> bool {
+        self.engine.accepts(key)
+    }
 }
 
 /// What to do with a conversation after a message.
@@ -46,17 +83,38 @@ pub struct Response {
 }
 
 impl Bot {
-    pub fn new(flows: Arc<FlowSet>, directory: Directory) -> Self {
-        Bot { flows, directory }
+    /// A bot answering on `channel`, counting usage into `tally`.
+    pub fn new(flows: Arc<FlowSet>, directory: Directory, tally: Tally, channel: Channel) -> Self {
+        Bot {
+            flows,
+            directory,
+            tally,
+            channel,
+        }
     }
 
     pub fn flows(&self) -> &FlowSet {
         &self.flows
     }
 
-    /// Answers one message. `today` is the local UK date, for "today" and
-    /// "this week" searches.
+    /// Answers one message and counts what happened. `today` is the local
+    /// UK date, for "today" and "this week" searches.
     pub async fn respond(&self, session: Session, inbound: Inbound, today: NaiveDate) -> Response {
+        let Session {
+            engine: session,
+            mut counted,
+        } = session;
+        let mut response = self.run(session, inbound, today).await;
+        let counters = stats::counters_for(&self.flows, self.channel, &response.events);
+        self.tally.record(&mut counted, counters);
+        if let Outcome::Continue(session) = &mut response.outcome {
+            session.counted = counted;
+        }
+        response
+    }
+
+    /// Runs the engine and its searches for one message.
+    async fn run(&self, session: engine::Session, inbound: Inbound, today: NaiveDate) -> Response {
         let turn = engine::handle(&self.flows, session, inbound);
         let mut replies = turn.replies;
         let mut events = turn.events;
@@ -88,9 +146,9 @@ impl Bot {
                 }
                 After::Search(session, _) => {
                     tracing::error!("a message led to too many searches; stopping");
-                    Outcome::Continue(session)
+                    Outcome::Continue(Session::new(session))
                 }
-                After::Wait(session) => Outcome::Continue(session),
+                After::Wait(session) => Outcome::Continue(Session::new(session)),
                 After::Ended => Outcome::Ended,
                 After::Forgotten => Outcome::Forgotten,
             };

@@ -39,6 +39,8 @@ pub struct Settings {
     pub chat: ChatSettings,
     #[serde(default)]
     pub telegram: TelegramSettings,
+    #[serde(default)]
+    pub stats: StatsSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +103,23 @@ impl Default for TelegramSettings {
             webhook_url: None,
             webhook_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             throttle: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsSettings {
+    /// How often the usage counts kept in memory are written to the
+    /// database, in seconds. They are written at shutdown too; a crash
+    /// loses at most this long's counts.
+    pub flush_seconds: u64,
+}
+
+impl Default for StatsSettings {
+    fn default() -> Self {
+        StatsSettings {
+            flush_seconds: crate::stats::DEFAULT_FLUSH_SECONDS,
         }
     }
 }
@@ -266,6 +285,12 @@ impl Settings {
                 "telegram.webhook_url must start with https://, because Telegram only sends updates over HTTPS".into(),
             ));
         }
+        if !(1..=60 * 60).contains(&self.stats.flush_seconds) {
+            return Err(ConfigError::Invalid(format!(
+                "stats.flush_seconds is {}, but it must be between 1 and 3600 (an hour)",
+                self.stats.flush_seconds
+            )));
+        }
         if self.database.url.trim().is_empty() {
             return Err(ConfigError::Invalid(
                 "database.url is empty: give a URL such as sqlite://signpost.db".into(),
@@ -427,6 +452,28 @@ mod tests {
             message.contains("telegram.api_url is not a URL"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn usage_counts_are_written_every_five_minutes_unless_set_otherwise() {
+        let defaults = Settings::load_from(None, &vars(&[]), Overrides::default()).unwrap();
+        assert_eq!(defaults.stats.flush_seconds, 300);
+
+        let toml = file("[stats]\nflush_seconds = 60\n");
+        let settings =
+            Settings::load_from(Some(toml.path()), &vars(&[]), Overrides::default()).unwrap();
+        assert_eq!(settings.stats.flush_seconds, 60);
+
+        for bad in ["0", "3601"] {
+            let env = vars(&[("SIGNPOST_STATS__FLUSH_SECONDS", bad)]);
+            let message = Settings::load_from(None, &env, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("stats.flush_seconds") && message.contains("3600"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

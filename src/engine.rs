@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::flow::text::{Language, LocalText};
-use crate::flow::{Action, CommandName, FlowSet, SearchSpec, Step, StepRef, Target, Trigger};
+use crate::flow::{
+    Action, CommandName, FlowSet, ListedArea, SearchSpec, Step, StepRef, Target, Trigger,
+};
 use crate::message::{Inbound, OptionKey, Reply, ReplyOption, UserText};
 use crate::safety::{Assessment, Concern, Tier};
 use crate::search::{Area, Category, SearchRequest, When};
@@ -137,11 +139,32 @@ pub enum Event {
     AnswerRejected(StepRef),
     NotUnderstood,
     MessageTooLong,
-    SearchMade(StepRef),
+    /// A search was asked for: what kind, and where the area came from,
+    /// never the area a person typed.
+    SearchMade {
+        step: StepRef,
+        category: Option<Category>,
+        when: When,
+        area: AreaGiven,
+    },
     ResultsShown {
         step: StepRef,
         count: usize,
     },
+}
+
+/// Where a search's area came from, for usage counts. It never holds
+/// what a person typed: only that they typed something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AreaGiven {
+    /// No area: anywhere.
+    NotGiven,
+    /// One of the areas written in the flows (the value an option sets),
+    /// whether chosen or typed the same; [`FlowSet::listed_area`] names it.
+    Listed(ListedArea),
+    /// Something else the person typed: a town or the first half of a
+    /// postcode.
+    Typed,
 }
 
 /// What the caller does after a turn.
@@ -583,9 +606,15 @@ impl<'a> TurnBuilder<'a> {
                     return Next::Wait;
                 }
                 Action::Search { search, .. } => {
-                    self.events.push(Event::SearchMade(at));
+                    let (request, area) = self.request(search);
+                    self.events.push(Event::SearchMade {
+                        step: at,
+                        category: request.category,
+                        when: request.when,
+                        area,
+                    });
                     self.session.searching = Some(at);
-                    return Next::Search(self.request(search));
+                    return Next::Search(request);
                 }
                 Action::Next(next) => {
                     if let Some(say) = &step.say {
@@ -619,18 +648,27 @@ impl<'a> TurnBuilder<'a> {
         Next::Wait
     }
 
-    fn request(&self, spec: &SearchSpec) -> SearchRequest {
+    /// The search a step asks for, and where its area came from.
+    fn request(&self, spec: &SearchSpec) -> (SearchRequest, AreaGiven) {
         let value = |template: &Option<crate::flow::text::Template>| {
             template
                 .as_ref()
                 .map(|t| t.render(|name| self.session.variables.get(name).cloned()))
                 .unwrap_or_default()
         };
-        SearchRequest {
+        let area = value(&spec.area);
+        let area_given = if area.trim().is_empty() {
+            AreaGiven::NotGiven
+        } else {
+            self.flows
+                .find_listed_area(area.trim())
+                .map_or(AreaGiven::Typed, AreaGiven::Listed)
+        };
+        let request = SearchRequest {
             // A variable that does not hold a known category or time means
             // "any", rather than an error the person can do nothing about.
             category: Category::from_slug(value(&spec.category).trim()),
-            area: Area::parse(&value(&spec.area)),
+            area: Area::parse(&area),
             when: When::from_slug(value(&spec.when).trim()).unwrap_or(When::Any),
             include_online: match value(&spec.online).trim() {
                 "include" | "only" => true,
@@ -641,7 +679,8 @@ impl<'a> TurnBuilder<'a> {
             radius_km: value(&spec.radius_km).trim().parse().ok(),
             limit: spec.limit,
             page: 0,
-        }
+        };
+        (request, area_given)
     }
 
     fn render(&self, text: &LocalText) -> String {

@@ -14,9 +14,11 @@
 //!   support lines shown in a crisis.
 //! - [`message`]: channel-neutral messages in and out.
 //! - [`search`]: what can be searched for: categories, areas, times.
-//! - [`directory`]: the SQLite directory and its sample data.
+//! - [`database`]: the one database (SQLite or PostgreSQL) and its schema.
+//! - [`directory`]: the directory of services and its sample data.
 //! - [`bot`]: runs the engine and performs its searches.
 //! - [`session`]: conversations in memory, with idle expiry.
+//! - [`stats`]: service-wide usage counts and the reports made from them.
 //! - [`channel`]: adapters for messaging services (the console so far).
 //! - [`config`] and [`telemetry`]: settings and logs.
 //! - [`app`]: what each command-line command does.
@@ -24,13 +26,14 @@
 //! # Privacy
 //!
 //! Nothing a person types and nothing that identifies them is written to
-//! disk or to a log. See the invariants in [`message`], [`session`] and
-//! [`telemetry`].
+//! disk or to a log. See the invariants in [`message`], [`session`],
+//! [`stats`] and [`telemetry`].
 
 pub mod app;
 pub mod bot;
 pub mod channel;
 pub mod config;
+pub mod database;
 pub mod directory;
 pub mod engine;
 pub mod flow;
@@ -38,4 +41,5 @@ pub mod message;
 pub mod safety;
 pub mod search;
 pub mod session;
+pub mod stats;
 pub mod telemetry;

@@ -45,7 +45,8 @@ enum Command {
         /// Use an in-memory directory filled with made-up sample data.
         #[arg(long)]
         demo: bool,
-        /// Treat this day as today, for repeatable conversations [setting: chat.date].
+        /// Treat this day as today, for repeatable conversations; usage
+        /// counts are filed under it too [setting: chat.date].
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
@@ -75,6 +76,30 @@ enum Command {
     Safety {
         #[command(subcommand)]
         command: SafetyCommand,
+    },
+    /// Report the usage counts, made safe to share: counts of 1 to 7 show
+    /// as <8 and the rest are rounded to the nearest 5.
+    ///
+    /// Covers the last 30 days by default, grouped by week. Urgent help and
+    /// check-ins are shown only for the whole service, by calendar month.
+    /// PRIVACY.md lists every counter.
+    #[command(args_conflicts_with_subcommands = true)]
+    Stats {
+        #[command(subcommand)]
+        command: Option<StatsCommand>,
+        #[command(flatten)]
+        report: signpost::app::StatsArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Fold daily counts older than 90 days into monthly counts, and delete
+    /// the daily ones, in one transaction. `signpost serve` does this daily.
+    Rollup {
+        /// Treat this day as today [default: today, UTC].
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
     },
 }
 
@@ -228,6 +253,18 @@ fn main() -> ExitCode {
             Command::Safety {
                 command: SafetyCommand::Eval { file, misses },
             } => signpost::app::safety_eval(&settings, &file, misses),
+            Command::Stats {
+                command: Some(StatsCommand::Rollup { date }),
+                ..
+            } => signpost::app::stats_rollup(&settings, date)
+                .await
+                .map(|()| true),
+            Command::Stats {
+                command: None,
+                report,
+            } => signpost::app::stats_report(&settings, &report)
+                .await
+                .map(|()| true),
         }
     });
     match result {

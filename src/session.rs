@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use crate::engine::Session;
+use crate::bot::Session;
 
 /// The default idle time after which a conversation is forgotten.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// Sessions keyed by a channel's conversation key (such as a chat id). A
-/// channel that keeps more per conversation than the engine's [`Session`]
+/// channel that keeps more per conversation than the bot's [`Session`]
 /// (such as the message ids `/forget` deletes) stores its own `S`.
 pub struct Sessions<K, S = Session> {
     idle: Duration,
@@ -79,7 +79,7 @@ impl<K: Hash + Eq, S: Default> Sessions<K, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Session;
+    use crate::bot::Session;
 
     #[test]
     fn a_session_idle_for_too_long_is_forgotten() {

@@ -310,6 +310,8 @@ fn every_command_has_useful_help() {
         &["directory", "--help"],
         &["directory", "load-sample", "--help"],
         &["safety", "eval", "--help"],
+        &["stats", "--help"],
+        &["stats", "rollup", "--help"],
     ] {
         let output = signpost().args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -522,6 +524,208 @@ fn geo_import_loads_outcode_centres_and_refuses_bad_rows() {
     assert!(!output.status.success());
     assert!(
         text(&output.stderr).contains("line 2: HD1: latitude 153.645 is out of range"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// Runs `signpost chat` over the database at `url` as if on `date`.
+fn chat_on(url: &str, date: &str, input: &[u8]) {
+    let mut child = signpost()
+        .args(["--database", url, "chat", "--date", date])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("signpost starts");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
+}
+
+/// `signpost stats` as CSV, one map of column to value per line.
+fn stats_csv(url: &str, args: &[&str]) -> Vec<std::collections::HashMap<String, String>> {
+    let output = signpost()
+        .args(["--database", url, "stats", "--format", "csv"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            headers
+                .iter()
+                .zip(record.iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn stats_shows_scripted_conversations_suppressed_rounded_and_urgent_help_only_by_month() {
+    let (_dir, url) = sample_database();
+    let find = "/start\n1\n1\n/stop\n";
+    let urgent_by_button = "/start\n9\n/stop\n";
+    let urgent_by_command = "/urgent\n/stop\n";
+    // 23 November: 9 people look for something in Huddersfield and 4 ask
+    // for urgent help; 24 November: 3 look, 5 ask for urgent help.
+    let day_one = find.repeat(9) + &urgent_by_button.repeat(2) + &urgent_by_command.repeat(2);
+    chat_on(&url, "2026-11-23", day_one.as_bytes());
+    let day_two = find.repeat(3) + &urgent_by_button.repeat(5);
+    chat_on(&url, "2026-11-24", day_two.as_bytes());
+
+    let args = ["--from", "2026-11-23", "--to", "2026-11-24", "--by", "day"];
+    let lines = stats_csv(&url, &args);
+    let shown = |section: &str, period: &str, event: &str, column: (&str, &str)| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["section"] == section && l["period"] == period && l["event"] == event)
+            .filter(|l| column.0.is_empty() || l[column.0] == column.1)
+            .map(|l| l["shown"].clone())
+            .collect()
+    };
+    let any = ("", "");
+    let console = ("channel", "console");
+    // 13 and 8 conversations a day; the total is rounded from 21, not
+    // added up from the rounded days.
+    assert_eq!(
+        shown("period", "2026-11-23", "conversation_started", console),
+        ["15"]
+    );
+    assert_eq!(
+        shown("period", "2026-11-24", "conversation_started", console),
+        ["10"]
+    );
+    assert_eq!(
+        shown("event total", "", "conversation_started", any),
+        ["20"]
+    );
+    // "Huddersfield" was chosen 9 times and then 3: 10, then fewer than 8.
+    let huddersfield = lines
+        .iter()
+        .filter(|l| l["event"] == "option_chosen" && l["flow"] == "find" && l["step"] == "area")
+        .map(|l| {
+            (
+                l["section"].as_str(),
+                l["period"].as_str(),
+                l["count"].as_str(),
+                l["shown"].as_str(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        huddersfield,
+        [
+            ("total", "", "10", "10"),
+            ("period", "2026-11-23", "10", "10"),
+            ("period", "2026-11-24", "", "<8"),
+        ]
+    );
+    // Urgent help: 9 in all, only for the month, never by day or by button.
+    assert_eq!(shown("period", "2026-11", "urgent_help_shown", any), ["10"]);
+    assert_eq!(shown("event total", "", "urgent_help_shown", any), ["10"]);
+    for line in &lines {
+        let urgent = line["event"] == "urgent_help_shown" || line["event"] == "check_in_shown";
+        assert!(
+            !urgent || line["period"].is_empty() || line["period"] == "2026-11",
+            "urgent help split by day: {line:?}"
+        );
+        assert!(
+            !(line["event"] == "option_chosen" && line["option"] == "9"),
+            "the urgent help button is counted: {line:?}"
+        );
+        assert!(
+            line["flow"] != "urgent" && line["command"] != "urgent",
+            "{line:?}"
+        );
+    }
+
+    // Rolled up into months, the same totals come back.
+    let rollup = signpost()
+        .args([
+            "--database",
+            &url,
+            "stats",
+            "rollup",
+            "--date",
+            "2027-03-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(rollup.status.success(), "{}", text(&rollup.stderr));
+    assert!(
+        text(&rollup.stdout).contains("before 2026-12-01"),
+        "{}",
+        text(&rollup.stdout)
+    );
+    let lines = stats_csv(&url, &args);
+    let conversations: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "conversation_started" && l["section"] != "total")
+        .map(|l| {
+            (
+                l["section"].as_str(),
+                l["period"].as_str(),
+                l["shown"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conversations,
+        [("event total", "", "20"), ("period", "2026-11", "20")]
+    );
+
+    // The table and JSON say the same.
+    let table = signpost()
+        .args(["--database", &url, "stats"])
+        .args(args)
+        .output()
+        .unwrap();
+    let table = text(&table.stdout);
+    assert!(table.contains("Counts of 1 to 7 show as <8"), "{table}");
+    let json = signpost()
+        .args(["--database", &url, "stats", "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let total = json["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["event"] == "conversation_started" && t["dimensions"].is_null())
+        .unwrap();
+    assert_eq!(
+        (total["count"].as_u64(), total["shown"].as_str()),
+        (Some(20), Some("20"))
+    );
+}
+
+#[test]
+fn stats_refuses_a_range_that_ends_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("stats.db").display());
+    let output = signpost()
+        .args([
+            "--database",
+            &url,
+            "stats",
+            "--from",
+            "2026-11-24",
+            "--to",
+            "2026-11-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("give the earlier date first"),
         "{}",
         text(&output.stderr)
     );

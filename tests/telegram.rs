@@ -16,6 +16,7 @@ use serde_json::json;
 use signpost::bot::Bot;
 use signpost::channel::telegram::{self, Options, TelegramError};
 use signpost::directory::{Directory, WriteOptions};
+use signpost::stats::{Channel, Tally};
 use teloxide::adaptors::throttle::Limits;
 use teloxide::types::{MediaKind, MessageKind, Update, UpdateKind};
 use tokio::sync::oneshot;
@@ -40,6 +41,8 @@ const BUTTON_EXPIRED: &str = "That button was from an earlier message, so here's
 /// The bot running against a fake Bot API.
 struct Running {
     fake: FakeTelegram,
+    /// The usage counts the bot has recorded and not written.
+    tally: Tally,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), TelegramError>>,
 }
@@ -71,10 +74,11 @@ async fn start_with(directory: Directory, webhook: Option<telegram::Webhook>) ->
         idle: Duration::from_secs(30 * 60),
         today: Arc::new(today),
     };
+    let tally = Tally::new(today);
     let (stop, stopped) = oneshot::channel::<()>();
     let mut task = tokio::spawn(telegram::run(
         options,
-        Bot::new(Arc::new(flows), directory),
+        Bot::new(Arc::new(flows), directory, tally.clone(), Channel::Telegram),
         async move {
             let _ = stopped.await;
         },
@@ -88,6 +92,7 @@ async fn start_with(directory: Directory, webhook: Option<telegram::Webhook>) ->
     }
     Running {
         fake,
+        tally,
         stop: Some(stop),
         task,
     }
@@ -496,6 +501,26 @@ async fn forget_deletes_both_sides_of_the_conversation_and_confirms() {
         fake.all_sent_to(chat).iter().filter(|m| m.deleted).count(),
         3,
         "and everything the bot said before"
+    );
+
+    // The service counts that someone was forgotten, on Telegram, and keeps
+    // nothing of what they typed.
+    let pending = bot.tally.pending();
+    let counted = |event: &str, dimensions: &str| {
+        pending
+            .iter()
+            .any(|(key, _)| key.event == event && key.dimensions == dimensions)
+    };
+    assert!(
+        counted("forget_used", r#"{"channel":"telegram"}"#),
+        "{pending:?}"
+    );
+    assert!(counted("conversation_started", r#"{"channel":"telegram"}"#));
+    assert!(
+        pending
+            .iter()
+            .all(|(key, _)| !key.dimensions.to_lowercase().contains("marsden")),
+        "{pending:?}"
     );
 
     // Nothing is left to carry on with: the old buttons restart.

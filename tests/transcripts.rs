@@ -26,6 +26,7 @@ use signpost::channel::console::Console;
 use signpost::directory::Directory;
 use signpost::engine::Event;
 use signpost::flow::{self, FlowSet};
+use signpost::stats::{Channel, Tally};
 
 struct Transcript {
     header: Vec<String>,
@@ -88,7 +89,7 @@ async fn replay(flows: &Arc<FlowSet>, transcript: &Transcript, events: &mut Vec<
             .await
             .expect("sample directory loads");
     }
-    let bot = Bot::new(Arc::clone(flows), directory);
+    let bot = Bot::new(Arc::clone(flows), directory, Tally::utc(), Channel::Console);
     let mut console = Console::new(
         bot,
         transcript.date,

@@ -17,7 +17,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::bot::{Bot, Outcome};
+use crate::bot::{Bot, Outcome, Session};
 use crate::engine::Event;
 use crate::message::{Inbound, MAX_MESSAGE_BYTES, Reply, UserText};
 use crate::session::Sessions;
@@ -31,7 +31,7 @@ pub struct Console {
     bot: Bot,
     today: NaiveDate,
     /// The console has a single conversation, which still expires when idle.
-    sessions: Sessions<()>,
+    sessions: Sessions<(), Session>,
 }
 
 impl Console {

@@ -1,10 +1,11 @@
 //! The directory of organisations, services and events the bot points to,
 //! in the shape of Open Referral HSDS 3.0.
 //!
-//! Invariant: this module (with the stats store, later) is the only one that
+//! Invariant: this module (with the stats store) is the only one that
 //! talks SQL, and it shows people only published, unexpired, active
 //! services. The schema comes from the migrations in `migrations/sqlite` and
-//! `migrations/postgres`, applied whenever the directory is opened. Nothing
+//! `migrations/postgres`, applied whenever the database is opened
+//! ([`crate::database`]). Nothing
 //! about the people using the bot is ever stored here.
 //!
 //! Layout: `model` is the records, `import` reads files into them, `store`
@@ -32,9 +33,10 @@ pub use query::{
     SearchResults,
 };
 
+use crate::database::{Database, DatabaseError};
 use crate::search::Area;
 use model::{Batch, Skipped};
-use store::{Pool, dispatch};
+use store::dispatch;
 
 /// The most occurrences one schedule may have within the horizon: a daily
 /// event has 85; anything near this is a mistake in the rule.
@@ -46,14 +48,9 @@ pub const DEFAULT_VALID_FOR_DAYS: u32 = 183;
 /// What went wrong with the directory, by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    #[error(
-        "database URL is not one I can use: {reason}. Use sqlite://signpost.db or postgres://user@host/database"
-    )]
-    BadUrl { reason: String },
-    #[error("cannot open the database: {0}")]
-    Open(#[source] sqlx::Error),
-    #[error("cannot update the database schema: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be opened or its schema brought up to date.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
     #[error("the database failed: {0}")]
     Query(#[from] sqlx::Error),
     #[error("the directory holds a record it cannot read ({0}); re-import its source")]
@@ -114,17 +111,20 @@ pub fn sample_batch() -> Result<Batch, DirectoryError> {
 /// The directory, backed by SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct Directory {
-    pool: Pool,
+    /// The shared database; the usage counts live in it too.
+    database: Database,
 }
 
 impl Directory {
     /// Opens the database at `url` (`sqlite:` or `postgres:`), creating a
     /// SQLite file if needed, and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self, DirectoryError> {
-        let pool = Pool::connect(url).await?;
-        let directory = Directory { pool };
-        directory.migrate().await?;
-        Ok(directory)
+        Ok(Directory::new(Database::open(url).await?))
+    }
+
+    /// The directory in a database already opened (and so migrated).
+    pub fn new(database: Database) -> Self {
+        Directory { database }
     }
 
     /// An empty directory that lives in memory, for demos and tests.
@@ -134,17 +134,22 @@ impl Directory {
 
     /// "SQLite" or "PostgreSQL".
     pub fn backend(&self) -> &'static str {
-        self.pool.backend()
+        self.database.backend()
+    }
+
+    /// The database the directory lives in, to share its connections.
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// Applies any migrations not yet applied; returns how many there are in all.
     pub async fn migrate(&self) -> Result<usize, DirectoryError> {
-        self.pool.migrate().await
+        Ok(self.database.migrate().await?)
     }
 
     /// Closes every connection, waiting for work in flight.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.database.close().await;
     }
 
     /// Writes `batch` in one transaction: all of it, or nothing.
@@ -153,7 +158,7 @@ impl Directory {
         batch: &Batch,
         options: &WriteOptions,
     ) -> Result<ImportSummary, DirectoryError> {
-        dispatch!(&self.pool, write_batch(batch, options))
+        dispatch!(self.database.pool(), write_batch(batch, options))
     }
 
     /// Loads the bundled sample directory, published.
@@ -168,18 +173,18 @@ impl Directory {
 
     /// Publishes every pending service from `source`.
     pub async fn publish_source(&self, source: &str) -> Result<u64, DirectoryError> {
-        dispatch!(&self.pool, publish_source(source))
+        dispatch!(self.database.pool(), publish_source(source))
     }
 
     /// Expands occurrences to cover `today`'s horizon if they do not yet;
     /// returns how many were written (0 when already current).
     pub async fn refresh_occurrences(&self, today: NaiveDate) -> Result<usize, DirectoryError> {
-        dispatch!(&self.pool, refresh_occurrences(today, false))
+        dispatch!(self.database.pool(), refresh_occurrences(today, false))
     }
 
     /// Rebuilds every occurrence for `today`'s horizon.
     pub async fn rebuild_occurrences(&self, today: NaiveDate) -> Result<usize, DirectoryError> {
-        dispatch!(&self.pool, refresh_occurrences(today, true))
+        dispatch!(self.database.pool(), refresh_occurrences(today, true))
     }
 
     /// Loads outcode centroids under `dataset`, replacing its earlier copy.
@@ -189,7 +194,10 @@ impl Directory {
         attribution: &str,
         rows: &[(String, f64, f64)],
     ) -> Result<usize, DirectoryError> {
-        dispatch!(&self.pool, import_outcodes(dataset, attribution, rows))
+        dispatch!(
+            self.database.pool(),
+            import_outcodes(dataset, attribution, rows)
+        )
     }
 
     /// Finds services that match `query`, nearest and soonest first.
@@ -197,11 +205,13 @@ impl Directory {
         let mut query = query.clone();
         let (centre, area) = match &query.near {
             None => (None, AreaMatch::NotGiven),
-            Some(Area::Outcode(code)) => match dispatch!(&self.pool, outcode_centre(code))? {
-                Some(centre) => (Some(centre), AreaMatch::Known),
-                None => (None, AreaMatch::Unknown),
-            },
-            Some(Area::Town(town)) => match dispatch!(&self.pool, town_centre(town))? {
+            Some(Area::Outcode(code)) => {
+                match dispatch!(self.database.pool(), outcode_centre(code))? {
+                    Some(centre) => (Some(centre), AreaMatch::Known),
+                    None => (None, AreaMatch::Unknown),
+                }
+            }
+            Some(Area::Town(town)) => match dispatch!(self.database.pool(), town_centre(town))? {
                 (true, centre) => {
                     if centre.is_none() {
                         query.town = Some(town.clone());
@@ -227,8 +237,10 @@ impl Directory {
                     .earliest()
             })
             .map_or(0, |start| start.timestamp());
-        let (mut page, mut total) =
-            dispatch!(&self.pool, search_page(&query, centre, today_starts_at))?;
+        let (mut page, mut total) = dispatch!(
+            self.database.pool(),
+            search_page(&query, centre, today_starts_at)
+        )?;
         if page.is_empty() && query.offset > 0 {
             // Past the last page: still say how many there are.
             let first = SearchQuery {
@@ -236,10 +248,14 @@ impl Directory {
                 limit: 1,
                 ..query.clone()
             };
-            total = dispatch!(&self.pool, search_page(&first, centre, today_starts_at))?.1;
+            total = dispatch!(
+                self.database.pool(),
+                search_page(&first, centre, today_starts_at)
+            )?
+            .1;
             page.clear();
         }
-        let details = dispatch!(&self.pool, page_details(&page))?;
+        let details = dispatch!(self.database.pool(), page_details(&page))?;
         let mut listings = Vec::with_capacity(page.len());
         for (hit, detail) in page.into_iter().zip(details) {
             let distance = centre
@@ -256,12 +272,12 @@ impl Directory {
 
     /// Every published, unexpired record, whole, for export.
     pub async fn published(&self, today: NaiveDate) -> Result<Batch, DirectoryError> {
-        dispatch!(&self.pool, load_published(today))
+        dispatch!(self.database.pool(), load_published(today))
     }
 
     /// How many records of each kind the directory holds.
     pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>, DirectoryError> {
-        dispatch!(&self.pool, counts())
+        dispatch!(self.database.pool(), counts())
     }
 }
 

@@ -542,7 +542,9 @@ impl Loader {
             }
         }
         let flows = flows.into_iter().collect::<Option<Vec<Flow>>>()?;
+        let listed_areas = super::listed_areas(&flows);
         Some(FlowSet {
+            listed_areas,
             safety: safety?,
             flows,
             words,

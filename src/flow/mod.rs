@@ -84,7 +84,16 @@ pub struct FlowSet {
     pub(crate) messages: Messages,
     /// The crisis detector and support lines, from `safety/`.
     pub(crate) safety: crate::safety::Safety,
+    /// The areas the flows themselves name: every value an option sets for
+    /// a variable a search's area uses, and every fixed search area. Sorted,
+    /// without repeats. Usage counts may name these, never a typed area.
+    pub(crate) listed_areas: Vec<String>,
 }
+
+/// One of the areas written in the flows (see [`FlowSet::listed_area`]).
+/// Only valid for the [`FlowSet`] it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListedArea(u16);
 
 /// What each global command does.
 #[derive(Debug)]
@@ -297,4 +306,62 @@ impl FlowSet {
     pub fn safety(&self) -> &crate::safety::Safety {
         &self.safety
     }
+
+    /// The area a flow author wrote, such as "Huddersfield".
+    pub fn listed_area(&self, area: ListedArea) -> &str {
+        &self.listed_areas[usize::from(area.0)]
+    }
+
+    /// Whether `value` is exactly one of the areas written in the flows.
+    pub(crate) fn find_listed_area(&self, value: &str) -> Option<ListedArea> {
+        let index = self
+            .listed_areas
+            .binary_search_by(|listed| listed.as_str().cmp(value))
+            .ok()?;
+        u16::try_from(index).ok().map(ListedArea)
+    }
+
+    /// Whether `flow` is urgent help or one of the safety responses, whose
+    /// use is counted only service-wide, by month.
+    pub(crate) fn is_urgent_or_safety(&self, flow: u16) -> bool {
+        flow == self.commands.urgent || self.safety_flows.contains_flow(flow)
+    }
+}
+
+/// The areas written in `flows` (see [`FlowSet::listed_areas`]).
+pub(crate) fn listed_areas(flows: &[Flow]) -> Vec<String> {
+    let searches = flows
+        .iter()
+        .flat_map(|flow| &flow.steps)
+        .filter_map(|step| match &step.action {
+            Action::Search { search, .. } => search.area.as_ref(),
+            _ => None,
+        });
+    let mut fixed = Vec::new();
+    let mut variables = std::collections::BTreeSet::new();
+    for area in searches {
+        let mut uses = area.variables().peekable();
+        if uses.peek().is_none() {
+            fixed.push(area.render(|_| None).trim().to_owned());
+        }
+        variables.extend(uses.map(str::to_owned));
+    }
+    let set_by_options = flows
+        .iter()
+        .flat_map(|flow| &flow.steps)
+        .flat_map(|step| &step.options)
+        .flat_map(|option| &option.set)
+        .filter(|(name, _)| variables.contains(name))
+        .map(|(_, value)| value.trim().to_owned());
+    let mut listed: Vec<String> = fixed
+        .into_iter()
+        .chain(set_by_options)
+        .filter(|value| !value.is_empty())
+        .collect();
+    listed.sort();
+    listed.dedup();
+    // A flow set with more than 65,536 areas would need a wider index;
+    // the rest are then counted as typed, which names nothing.
+    listed.truncate(usize::from(u16::MAX) + 1);
+    listed
 }

@@ -53,8 +53,7 @@ use teloxide::types::{
 use teloxide::update_listeners::Polling;
 use teloxide::{ApiError, RequestError, dptree};
 
-use crate::bot::{Bot, Outcome};
-use crate::engine::Session;
+use crate::bot::{Bot, Outcome, Session};
 use crate::message::{Inbound, OptionKey, UserText};
 use crate::session::Sessions;
 use render::Outgoing;
