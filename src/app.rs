@@ -33,9 +33,17 @@ pub fn load_flows(dir: &Path) -> anyhow::Result<FlowSet> {
     Ok(flows)
 }
 
+/// Loads the flows for a conversation, with what they say about the
+/// settings (how long a quiet conversation is kept) made true.
+fn load_flows_for_talking(settings: &Settings) -> anyhow::Result<FlowSet> {
+    let mut flows = load_flows(&settings.flows.dir)?;
+    flows.set_idle_minutes(settings.session.idle_minutes);
+    Ok(flows)
+}
+
 /// `signpost chat`: a conversation in the terminal.
 pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
-    let flows = load_flows(&settings.flows.dir)?;
+    let flows = load_flows_for_talking(settings)?;
     let today = settings.chat.date.unwrap_or_else(today_in_uk);
     let directory = if demo {
         let directory = Directory::in_memory().await?;
@@ -91,7 +99,7 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
             "there is nothing to serve: set SIGNPOST_TELEGRAM__TOKEN to your bot's token from BotFather (see \"Running on Telegram\" in the README)"
         );
     };
-    let flows = load_flows(&settings.flows.dir)?;
+    let flows = load_flows_for_talking(settings)?;
     let directory = Directory::open(&settings.database.url).await?;
     directory
         .refresh_occurrences(today_in_uk())

@@ -187,7 +187,9 @@ impl Settings {
         let mut builder = Config::builder()
             .set_default("database.url", "sqlite://signpost.db")
             .and_then(|b| b.set_default("flows.dir", "flows"))
-            .and_then(|b| b.set_default("session.idle_minutes", 30))
+            .and_then(|b| {
+                b.set_default("session.idle_minutes", crate::session::DEFAULT_IDLE_MINUTES)
+            })
             .and_then(|b| b.set_default("log.format", "text"))
             .map_err(invalid)?;
 

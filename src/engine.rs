@@ -702,12 +702,14 @@ impl<'a> TurnBuilder<'a> {
     }
 
     /// A placeholder's value: the support lines from `safety/resources.toml`
-    /// (most relevant first), or a variable of the conversation.
+    /// (most relevant first), a setting (such as `forget_after`), or a
+    /// variable of the conversation.
     fn lookup(&self, name: &str) -> Option<String> {
         self.flows
             .safety
             .resources
             .placeholder(name, &self.session.concerns)
+            .or_else(|| self.flows.setting(name))
             .or_else(|| self.session.variables.get(name).cloned())
     }
 

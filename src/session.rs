@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use crate::bot::Session;
 
 /// The default idle time after which a conversation is forgotten.
-pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(DEFAULT_IDLE_MINUTES * 60);
+
+/// The same, in minutes, as the `session.idle_minutes` setting gives it.
+pub const DEFAULT_IDLE_MINUTES: u64 = 30;
 
 /// Sessions keyed by a channel's conversation key (such as a chat id). A
 /// channel that keeps more per conversation than the bot's [`Session`]

@@ -54,6 +54,33 @@ fn the_readme_pipe_example_shows_the_menu_then_the_first_question() {
 }
 
 #[test]
+fn the_privacy_answer_says_how_long_a_quiet_conversation_is_kept_as_set() {
+    let said = |minutes: Option<&str>| {
+        let mut command = signpost();
+        if let Some(minutes) = minutes {
+            command.env("SIGNPOST_SESSION__IDLE_MINUTES", minutes);
+        }
+        let mut child = command
+            .args(["chat", "--demo", "--date", "2026-11-24"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("signpost starts");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"/privacy\n")
+            .unwrap();
+        text(&child.wait_with_output().unwrap().stdout)
+    };
+    assert!(said(None).contains("forgotten after 30 minutes of quiet"));
+    assert!(said(Some("45")).contains("forgotten after 45 minutes of quiet"));
+    assert!(said(Some("120")).contains("forgotten after 2 hours of quiet"));
+}
+
+#[test]
 fn a_few_exchanges_find_knit_and_natter_on_a_tuesday() {
     let output = chat(
         &["--demo", "--date", "2026-11-24"],

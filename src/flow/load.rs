@@ -545,6 +545,7 @@ impl Loader {
         let listed_areas = super::listed_areas(&flows);
         Some(FlowSet {
             listed_areas,
+            forget_after: super::minutes_in_words(crate::session::DEFAULT_IDLE_MINUTES),
             safety: safety?,
             flows,
             words,
@@ -1484,7 +1485,10 @@ impl Loader {
             Some(resources) => resources.is_placeholder(name),
             None => crate::safety::PLACEHOLDERS.contains(&name) || name.ends_with("_number"),
         };
-        let mut known: BTreeSet<String> = BTreeSet::new();
+        let mut known: BTreeSet<String> = super::SETTINGS_PLACEHOLDERS
+            .iter()
+            .map(|name| name.to_string())
+            .collect();
         for flow in flows.iter().flatten() {
             for step in &flow.steps {
                 for option in &step.options {

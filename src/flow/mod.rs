@@ -88,6 +88,24 @@ pub struct FlowSet {
     /// a variable a search's area uses, and every fixed search area. Sorted,
     /// without repeats. Usage counts may name these, never a typed area.
     pub(crate) listed_areas: Vec<String>,
+    /// How long a quiet conversation is kept, in words ("30 minutes"), for
+    /// the `{forget_after}` placeholder: what the privacy text promises
+    /// follows the setting that makes it true.
+    pub(crate) forget_after: String,
+}
+
+/// Placeholders filled from the bot's settings rather than from a
+/// conversation.
+pub const SETTINGS_PLACEHOLDERS: [&str; 1] = ["forget_after"];
+
+/// Minutes in plain words: "1 minute", "45 minutes", "2 hours".
+fn minutes_in_words(minutes: u64) -> String {
+    match minutes {
+        1 => "1 minute".to_owned(),
+        60 => "1 hour".to_owned(),
+        m if m % 60 == 0 => format!("{} hours", m / 60),
+        m => format!("{m} minutes"),
+    }
 }
 
 /// One of the areas written in the flows (see [`FlowSet::listed_area`]).
@@ -243,6 +261,17 @@ pub(crate) struct SearchSpec {
 }
 
 impl FlowSet {
+    /// Says, wherever a flow writes `{forget_after}`, that a quiet
+    /// conversation is forgotten after `minutes` (30 unless set).
+    pub fn set_idle_minutes(&mut self, minutes: u64) {
+        self.forget_after = minutes_in_words(minutes);
+    }
+
+    /// The value of a placeholder filled from the settings.
+    pub(crate) fn setting(&self, name: &str) -> Option<String> {
+        (name == "forget_after").then(|| self.forget_after.clone())
+    }
+
     pub(crate) fn step(&self, at: StepRef) -> &Step {
         &self.flows[usize::from(at.flow)].steps[usize::from(at.step)]
     }
@@ -364,4 +393,18 @@ pub(crate) fn listed_areas(flows: &[Flow]) -> Vec<String> {
     // the rest are then counted as typed, which names nothing.
     listed.truncate(usize::from(u16::MAX) + 1);
     listed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minutes_in_words;
+
+    #[test]
+    fn minutes_are_said_in_plain_words() {
+        assert_eq!(minutes_in_words(1), "1 minute");
+        assert_eq!(minutes_in_words(30), "30 minutes");
+        assert_eq!(minutes_in_words(60), "1 hour");
+        assert_eq!(minutes_in_words(90), "90 minutes");
+        assert_eq!(minutes_in_words(180), "3 hours");
+    }
 }
