@@ -735,6 +735,66 @@ fn stats_shows_scripted_conversations_suppressed_rounded_and_urgent_help_only_by
 }
 
 #[test]
+fn a_scripted_week_of_conversations_is_reported_by_day_and_week_with_small_numbers_hidden() {
+    let (_dir, url) = sample_database();
+    // Monday 16 to Sunday 22 November: so many people each day look for
+    // something to do in Huddersfield; one a day types a town instead.
+    let find = "/start\n1\n1\n/stop\n";
+    let typed = "/start\n1\nZorbleton\n1\n5\n/stop\n";
+    let week = [
+        ("2026-11-16", 3),
+        ("2026-11-17", 9),
+        ("2026-11-18", 12),
+        ("2026-11-19", 0),
+        ("2026-11-20", 7),
+        ("2026-11-21", 8),
+        ("2026-11-22", 13),
+    ];
+    for (day, finds) in week {
+        chat_on(&url, day, (find.repeat(finds) + typed).as_bytes());
+    }
+    let range = ["--from", "2026-11-16", "--to", "2026-11-22"];
+    let started = |by: &str| -> Vec<(String, String)> {
+        let mut args = range.to_vec();
+        args.extend(["--by", by]);
+        stats_csv(&url, &args)
+            .into_iter()
+            .filter(|l| l["section"] == "period" && l["event"] == "conversation_started")
+            .map(|l| (l["period"].clone(), l["shown"].clone()))
+            .collect()
+    };
+    // One more conversation each day, for the typed town: 4, 10, 13, 1, 8,
+    // 9 and 14; 59 in the week.
+    let day = |d: &str, shown: &str| (d.to_owned(), shown.to_owned());
+    assert_eq!(
+        started("day"),
+        [
+            day("2026-11-16", "<8"),
+            day("2026-11-17", "10"),
+            day("2026-11-18", "15"),
+            day("2026-11-19", "<8"),
+            day("2026-11-20", "10"),
+            day("2026-11-21", "10"),
+            day("2026-11-22", "15"),
+        ]
+    );
+    assert_eq!(started("week"), [day("2026-W47", "60")]);
+    // The typed town is counted as "typed", one a day, seven in all.
+    let typed_searches: Vec<String> = stats_csv(&url, &range)
+        .into_iter()
+        .filter(|l| l["section"] == "total" && l["event"] == "search_made" && l["area"] == "typed")
+        .map(|l| l["shown"].clone())
+        .collect();
+    assert_eq!(typed_searches, ["<8"]);
+    let everything = signpost()
+        .args(["--database", &url, "stats", "--format", "csv"])
+        .args(range)
+        .output()
+        .unwrap();
+    assert!(!text(&everything.stdout).contains("Zorbleton"));
+}
+
+#[test]
 fn stats_refuses_a_range_that_ends_before_it_starts() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("stats.db").display());
