@@ -697,3 +697,27 @@ pub async fn stats_rollup(settings: &Settings, date: Option<NaiveDate>) -> anyho
     );
     Ok(())
 }
+
+/// `signpost staff add`: a staff account, and the link that sets its
+/// password, printed for the operator to pass on.
+pub async fn staff_add(settings: &Settings, email: &str, base_url: &str) -> anyhow::Result<()> {
+    use crate::accounts::{Accounts, Email};
+    let email = Email::parse(email)?;
+    let base = url::Url::parse(base_url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .with_context(|| {
+            format!("--base-url {base_url:?} is not a web address: give one like https://signpost.example.org")
+        })?;
+    let accounts = Accounts::open(&settings.database.url).await?;
+    let invitation = accounts
+        .add_staff(&email, chrono::Utc::now().timestamp())
+        .await?;
+    println!(
+        "Staff account for {email} is ready. Send them this link to set their password; \
+         it works once, for {} hours:\n{}",
+        crate::accounts::LINK_HOURS,
+        invitation.link(base.as_str())
+    );
+    Ok(())
+}

@@ -21,6 +21,7 @@
 //! - [`stats`]: service-wide usage counts and the reports made from them.
 //! - [`channel`]: adapters for messaging services (the console so far).
 //! - [`config`] and [`telemetry`]: settings and logs.
+//! - [`accounts`]: staff and organisation accounts for the web portal.
 //! - [`app`]: what each command-line command does.
 //!
 //! # Privacy
@@ -29,6 +30,7 @@
 //! disk or to a log. See the invariants in [`message`], [`session`],
 //! [`stats`] and [`telemetry`].
 
+pub mod accounts;
 pub mod app;
 pub mod bot;
 pub mod channel;

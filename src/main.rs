@@ -90,6 +90,25 @@ enum Command {
         #[command(flatten)]
         report: signpost::app::StatsArgs,
     },
+    /// Manage staff accounts for the web portal.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Add a member of staff, and print a link that lets them set their
+    /// password. The link works once, for 72 hours. Asking again for
+    /// someone who has not set a password yet gives a new link.
+    Add {
+        /// Their email address; they sign in with it.
+        email: String,
+        /// The portal's address as people reach it, for the link.
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +282,11 @@ fn main() -> ExitCode {
                 command: None,
                 report,
             } => signpost::app::stats_report(&settings, &report)
+                .await
+                .map(|()| true),
+            Command::Staff {
+                command: StaffCommand::Add { email, base_url },
+            } => signpost::app::staff_add(&settings, &email, &base_url)
                 .await
                 .map(|()| true),
         }

@@ -339,6 +339,7 @@ fn every_command_has_useful_help() {
         &["safety", "eval", "--help"],
         &["stats", "--help"],
         &["stats", "rollup", "--help"],
+        &["staff", "add", "--help"],
     ] {
         let output = signpost().args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -792,6 +793,49 @@ fn a_scripted_week_of_conversations_is_reported_by_day_and_week_with_small_numbe
         .output()
         .unwrap();
     assert!(!text(&everything.stdout).contains("Zorbleton"));
+}
+
+#[test]
+fn staff_add_prints_a_one_time_link_and_refuses_a_bad_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("portal.db").display());
+    let add = |args: &[&str]| {
+        signpost()
+            .args(["--database", &url, "staff", "add"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let link_in = |output: &Output| -> String {
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let out = text(&output.stdout);
+        assert!(
+            out.contains("Staff account for staff@kirklees.gov.uk is ready")
+                && out.contains("works once, for 72 hours"),
+            "{out}"
+        );
+        out.lines()
+            .find(|l| l.starts_with("https://portal.example.org/setup/"))
+            .unwrap_or_else(|| panic!("no link in {out}"))
+            .to_owned()
+    };
+    let base = ["--base-url", "https://portal.example.org/"];
+    let first = link_in(&add(&[&["Staff@Kirklees.gov.uk"][..], &base].concat()));
+    let second = link_in(&add(&[&["staff@kirklees.gov.uk"][..], &base].concat()));
+    assert_ne!(first, second, "asking again gives a new link");
+    let token = first.rsplit('/').next().unwrap();
+    assert_eq!(token.len(), 64);
+
+    let bad = add(&["staff at kirklees"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("\"staff at kirklees\" is not an email address"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let bad_base = add(&["a@b.org", "--base-url", "portal"]);
+    assert!(!bad_base.status.success());
+    assert!(text(&bad_base.stderr).contains("is not a web address"));
 }
 
 #[test]

@@ -168,3 +168,40 @@ pub fn shared_data(path: &str) -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// Every row of `table` in the database at `url`, as text, one row a line:
+/// for checking what is stored, whatever the columns' types.
+pub async fn table_text(url: &str, table: &str) -> String {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("the database");
+        let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+            .bind(table)
+            .fetch_all(&pool)
+            .await
+            .expect("the table's columns");
+        assert!(!columns.is_empty(), "no table {table}");
+        let row = columns
+            .iter()
+            .map(|c| format!("coalesce(CAST(\"{c}\" AS TEXT), '')"))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {row} FROM \"{table}\""
+        )))
+        .fetch_all(&pool)
+        .await
+        .expect("the rows");
+        pool.close().await;
+        rows.join("\n")
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("the database");
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM \"{table}\" t"
+        )))
+        .fetch_all(&pool)
+        .await
+        .expect("the rows");
+        pool.close().await;
+        rows.join("\n")
+    }
+}
