@@ -20,6 +20,7 @@
 //! - [`session`]: conversations in memory, with idle expiry.
 //! - [`stats`]: service-wide usage counts and the reports made from them.
 //! - [`channel`]: adapters for messaging services (the console so far).
+//! - [`web`]: the web portal: pages, and the open data API.
 //! - [`config`] and [`telemetry`]: settings and logs.
 //! - [`app`]: what each command-line command does.
 //!
@@ -43,3 +44,4 @@ pub mod search;
 pub mod session;
 pub mod stats;
 pub mod telemetry;
+pub mod web;
