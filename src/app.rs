@@ -90,13 +90,56 @@ pub async fn chat(settings: &Settings, demo: bool) -> anyhow::Result<()> {
     }
 }
 
-/// `signpost serve`: runs the bot on Telegram until SIGTERM or Ctrl-C.
+/// Opens the web portal's listening socket, so that a port in use stops
+/// start-up with a clear message rather than failing later.
+async fn listen(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    let bind = settings.http.bind;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
+        format!(
+            "cannot listen on {bind} for the web portal: set http.bind (SIGNPOST_HTTP__BIND) to a free address and port"
+        )
+    })?;
+    let address = listener
+        .local_addr()
+        .context("reading the web portal's address")?;
+    tracing::info!("web portal listening on http://{address}");
+    Ok(listener)
+}
+
+/// What the web portal's handlers share.
+fn web_state(directory: Directory, settings: &Settings) -> crate::web::AppState {
+    crate::web::AppState {
+        directory,
+        today: Arc::new(today_in_uk),
+        https: settings.http.https,
+    }
+}
+
+/// `signpost web`: runs only the web portal (pages and open data) until
+/// SIGTERM or Ctrl-C; no Telegram token is needed.
+pub async fn web(settings: &Settings) -> anyhow::Result<()> {
+    let directory = Directory::open(&settings.database.url).await?;
+    let listener = listen(settings).await?;
+    let result = crate::web::serve(
+        listener,
+        web_state(directory.clone(), settings),
+        shutdown_signal(),
+    )
+    .await;
+    directory.close().await;
+    result.context("serving the web portal")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `signpost serve`: runs the bot on Telegram, and the web portal beside
+/// it, until SIGTERM or Ctrl-C.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     use crate::channel::telegram;
 
     let Some(token) = settings.telegram.token.clone() else {
         anyhow::bail!(
-            "there is nothing to serve: set SIGNPOST_TELEGRAM__TOKEN to your bot's token from BotFather (see \"Running on Telegram\" in the README)"
+            "there is nothing to serve: set SIGNPOST_TELEGRAM__TOKEN to your bot's token from BotFather (see \"Running on Telegram\" in the README), or run `signpost web` for the web portal alone"
         );
     };
     let flows = load_flows_for_talking(settings)?;
@@ -105,6 +148,7 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .refresh_occurrences(today_in_uk())
         .await
         .context("bringing event dates up to date")?;
+    let listener = listen(settings).await?;
     let refresher = tokio::spawn(keep_dates_current(directory.clone()));
 
     let parse = |key: &str, value: &str| {
@@ -144,7 +188,24 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         },
     ));
     let bot = Bot::new(Arc::new(flows), directory.clone(), tally, Channel::Telegram);
+    // The web portal stops when the bot does, however the bot stopped: on
+    // the signal (after the replies in flight), or on an error.
+    let (stop_web, web_stopped) = tokio::sync::watch::channel(false);
+    let web = tokio::spawn(crate::web::serve(
+        listener,
+        web_state(directory.clone(), settings),
+        async move {
+            let mut web_stopped = web_stopped;
+            let _ = web_stopped.wait_for(|stop| *stop).await;
+        },
+    ));
     let result = telegram::run(options, bot, shutdown_signal()).await;
+    let _ = stop_web.send(true);
+    match web.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(error = %err, "the web portal failed"),
+        Err(err) => tracing::error!(error = %err, "the web portal stopped unexpectedly"),
+    }
     refresher.abort();
     // The last counts are written before the database closes.
     let _ = stop_counting.send(());

@@ -41,6 +41,8 @@ pub struct Settings {
     pub telegram: TelegramSettings,
     #[serde(default)]
     pub stats: StatsSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +124,42 @@ impl Default for StatsSettings {
             flush_seconds: crate::stats::DEFAULT_FLUSH_SECONDS,
         }
     }
+}
+
+/// The web portal (`signpost serve` and `signpost web`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// The address and port the web server listens on. Port 0 asks the
+    /// system for a free port (tests).
+    #[serde(deserialize_with = "socket_address")]
+    pub bind: SocketAddr,
+    /// People reach the portal over HTTPS (through a reverse proxy that
+    /// terminates TLS): browsers are then told to use HTTPS only
+    /// (Strict-Transport-Security). Leave it off for plain-HTTP testing,
+    /// or browsers would refuse the site over HTTP for a year.
+    pub https: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https: false,
+        }
+    }
+}
+
+/// An address and port, with a message that says what one looks like.
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    value.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "\"{value}\" is not an address and port: give one such as 127.0.0.1:8080 or [::1]:8080"
+        ))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -291,6 +329,12 @@ impl Settings {
             return Err(ConfigError::Invalid(format!(
                 "stats.flush_seconds is {}, but it must be between 1 and 3600 (an hour)",
                 self.stats.flush_seconds
+            )));
+        }
+        if self.telegram.webhook_url.is_some() && self.telegram.webhook_listen == self.http.bind {
+            return Err(ConfigError::Invalid(format!(
+                "http.bind and telegram.webhook_listen are both {}: give the web portal and the Telegram webhook different ports",
+                self.http.bind
             )));
         }
         if self.database.url.trim().is_empty() {
@@ -476,6 +520,51 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn the_web_portal_listens_on_localhost_8080_unless_set_otherwise() {
+        let defaults = Settings::load_from(None, &vars(&[]), Overrides::default()).unwrap();
+        assert_eq!(defaults.http.bind.to_string(), "127.0.0.1:8080");
+        assert!(!defaults.http.https);
+
+        let env = vars(&[
+            ("SIGNPOST_HTTP__BIND", "0.0.0.0:9090"),
+            ("SIGNPOST_HTTP__HTTPS", "true"),
+        ]);
+        let settings = Settings::load_from(None, &env, Overrides::default()).unwrap();
+        assert_eq!(settings.http.bind.to_string(), "0.0.0.0:9090");
+        assert!(settings.http.https);
+
+        let toml = file("[http]\nbind = \"[::1]:8081\"\n");
+        let settings =
+            Settings::load_from(Some(toml.path()), &vars(&[]), Overrides::default()).unwrap();
+        assert_eq!(settings.http.bind.to_string(), "[::1]:8081");
+    }
+
+    #[test]
+    fn a_bind_address_without_a_port_is_refused_with_an_example() {
+        for bad in ["localhost", "8080", "127.0.0.1"] {
+            let env = vars(&[("SIGNPOST_HTTP__BIND", bad)]);
+            let message = Settings::load_from(None, &env, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("http.bind") && message.contains("127.0.0.1:8080"),
+                "{message}"
+            );
+        }
+        let env = vars(&[
+            ("SIGNPOST_HTTP__BIND", "127.0.0.1:8443"),
+            (
+                "SIGNPOST_TELEGRAM__WEBHOOK_URL",
+                "https://bot.example.org/telegram",
+            ),
+        ]);
+        let message = Settings::load_from(None, &env, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("different ports"), "{message}");
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum DatabaseError {
     Open(#[source] sqlx::Error),
     #[error("cannot update the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database was open but does not answer now.
+    #[error("the database does not answer: {0}")]
+    Unavailable(#[source] sqlx::Error),
 }
 
 /// A migrated connection pool, cheap to clone and share.
@@ -76,6 +79,16 @@ impl Database {
             Pool::Sqlite(_) => "SQLite",
             Pool::Postgres(_) => "PostgreSQL",
         }
+    }
+
+    /// Asks the database a trivial question, to tell whether it answers
+    /// (for health checks).
+    pub async fn ping(&self) -> Result<(), DatabaseError> {
+        let answered = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        };
+        answered.map_err(DatabaseError::Unavailable)
     }
 
     /// Closes every connection, waiting for work in flight.

@@ -20,6 +20,7 @@
 //! - [`session`]: conversations in memory, with idle expiry.
 //! - [`stats`]: service-wide usage counts and the reports made from them.
 //! - [`channel`]: adapters for messaging services (the console so far).
+//! - [`web`]: the web portal: pages, and the open data API.
 //! - [`config`] and [`telemetry`]: settings and logs.
 //! - [`accounts`]: staff and organisation accounts for the web portal.
 //! - [`app`]: what each command-line command does.
@@ -45,3 +46,4 @@ pub mod search;
 pub mod session;
 pub mod stats;
 pub mod telemetry;
+pub mod web;

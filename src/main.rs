@@ -50,11 +50,20 @@ enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
-    /// Run the bot on Telegram (set SIGNPOST_TELEGRAM__TOKEN first).
+    /// Run the bot on Telegram (set SIGNPOST_TELEGRAM__TOKEN first), with
+    /// the web portal beside it.
     ///
     /// Gets updates by long polling, or on a webhook when telegram.webhook_url
-    /// is set. Stops cleanly on SIGTERM or Ctrl-C.
+    /// is set. The web portal (home page, directory, open data API) listens
+    /// on http.bind [default: 127.0.0.1:8080]. Stops cleanly on SIGTERM or
+    /// Ctrl-C.
     Serve,
+    /// Run only the web portal: the home page, the directory and the open
+    /// data API (/services), with no Telegram token.
+    ///
+    /// Listens on http.bind [default: 127.0.0.1:8080]. Stops cleanly on
+    /// SIGTERM or Ctrl-C.
+    Web,
     /// Work with conversation flows.
     Flows {
         #[command(subcommand)]
@@ -242,6 +251,7 @@ fn main() -> ExitCode {
                 dir.as_deref().unwrap_or(&settings.flows.dir),
             )),
             Command::Serve => signpost::app::serve(&settings).await.map(|()| true),
+            Command::Web => signpost::app::web(&settings).await.map(|()| true),
             Command::Migrate => signpost::app::migrate(&settings).await.map(|()| true),
             Command::Directory { command } => match command {
                 DirectoryCommand::LoadSample => {

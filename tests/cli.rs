@@ -334,6 +334,7 @@ fn every_command_has_useful_help() {
         &["flows", "check", "--help"],
         &["migrate", "--help"],
         &["serve", "--help"],
+        &["web", "--help"],
         &["directory", "--help"],
         &["directory", "load-sample", "--help"],
         &["safety", "eval", "--help"],
@@ -364,6 +365,7 @@ fn serve_without_a_token_says_what_to_set() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("SIGNPOST_TELEGRAM__TOKEN"), "{stderr}");
     assert!(stderr.contains("BotFather"), "{stderr}");
+    assert!(stderr.contains("signpost web"), "{stderr}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

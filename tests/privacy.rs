@@ -345,6 +345,8 @@ async fn talk_on_telegram(folder: &Path, database_url: &str) {
         // Counts are written while the conversation goes on, not only at
         // the end.
         .env("SIGNPOST_STATS__FLUSH_SECONDS", "1")
+        // The web portal runs too, on a port of its own.
+        .env("SIGNPOST_HTTP__BIND", "127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)

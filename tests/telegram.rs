@@ -3,6 +3,7 @@
 //! API on loopback (`tests/fake_telegram/`), with the real flows and the
 //! sample directory.
 
+mod common;
 mod fake_telegram;
 
 use std::path::Path;
@@ -734,6 +735,7 @@ async fn the_serve_command_answers_then_stops_cleanly_on_sigterm() {
             "SIGNPOST_DATABASE__URL",
             format!("sqlite://{}", folder.path().join("signpost.db").display()),
         )
+        .env("SIGNPOST_HTTP__BIND", "127.0.0.1:0")
         .env("RUST_LOG", "trace")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).expect("a log file"))
@@ -744,6 +746,12 @@ async fn the_serve_command_answers_then_stops_cleanly_on_sigterm() {
     fake.text(chat, "/start");
     let messages = fake.wait_for_messages(chat, 1).await;
     assert!(text(&messages[0]).contains(WELCOME));
+    // The web portal runs beside the bot.
+    let portal = common::wait_for_web_portal(&log, &mut child).await;
+    let health = reqwest::get(format!("{portal}/healthz"))
+        .await
+        .expect("the web portal answers");
+    assert_eq!(health.status(), 200);
 
     // A reply that is still on its way when the signal comes is finished.
     fake.fail_next("sendMessage", Fault::Delay(Duration::from_secs(2)));
@@ -757,17 +765,7 @@ async fn the_serve_command_answers_then_stops_cleanly_on_sigterm() {
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the child can be waited on") {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "signpost serve did not stop within 10 seconds of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = common::wait_for_exit(&mut child, "signpost serve").await;
     assert!(status.success(), "{status:?}");
     let messages = fake.sent_to(chat);
     assert_eq!(messages.len(), 2, "the reply in flight was delivered");

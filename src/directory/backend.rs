@@ -11,9 +11,11 @@ use crate::directory::model::{
     Address, Attribute, Batch, Location, Moderation, Organization, Phone, Schedule, Service,
     ServiceAtLocation, Taxonomy, TaxonomyTerm,
 };
-use crate::directory::query::{Candidate, OccurrenceDetail, PageDetail, SearchQuery};
+use crate::directory::query::{
+    Candidate, OccurrenceDetail, PageDetail, SearchQuery, ServiceListQuery,
+};
 use crate::directory::recurrence::Recurrence;
-use crate::directory::store::fingerprint;
+use crate::directory::store::{Selection, fingerprint};
 use crate::directory::{Horizon, ImportSummary, WriteOptions};
 use crate::search::Category;
 
@@ -1040,9 +1042,7 @@ pub async fn search_page(
     // reads the service's row. `None` when the branch has already chosen
     // services by category.
     let filters = |sql: &mut QueryBuilder<Db>, service_id: Option<&str>| {
-        sql.push(" AND s.x_status = 'published' AND s.status = 'active' AND (s.x_expires IS NULL OR s.x_expires >= ")
-            .push_bind(query.today)
-            .push(")");
+        push_shown(sql, query.today);
         if let Some(service_id) = service_id
             && !query.categories.is_empty()
         {
@@ -1059,39 +1059,8 @@ pub async fn search_page(
             sql.push(" AND s.x_free");
         }
         if let Some(text) = query.text.as_deref() {
-            if POSTGRES {
-                sql.push(" AND s.x_search @@ websearch_to_tsquery('english', ")
-                    .push_bind(text.to_owned())
-                    .push(")");
-            } else {
-                sql.push(
-                    " AND s.rowid IN (SELECT rowid FROM x_service_text WHERE x_service_text MATCH ",
-                )
-                .push_bind(fts5_query(text))
-                .push(")");
-            }
+            push_text_match(sql, text);
         }
-    };
-    // Squared distance in km², from bound numbers only.
-    let squared_distance = |sql: &mut QueryBuilder<Db>, (lat, lon): (f64, f64)| {
-        let km_per_degree = 111.195;
-        sql.push("((l.latitude - ")
-            .push_bind(lat)
-            .push(") * ")
-            .push_bind(km_per_degree)
-            .push(") * ((l.latitude - ")
-            .push_bind(lat)
-            .push(") * ")
-            .push_bind(km_per_degree)
-            .push(") + ((l.longitude - ")
-            .push_bind(lon)
-            .push(") * ")
-            .push_bind(km_per_degree * lat.to_radians().cos())
-            .push(") * ((l.longitude - ")
-            .push_bind(lon)
-            .push(") * ")
-            .push_bind(km_per_degree * lat.to_radians().cos())
-            .push(")");
     };
     let places = query.attendance != Attendance::Online;
     let remote = query.attendance != Attendance::InPerson;
@@ -1186,32 +1155,7 @@ pub async fn search_page(
             sql.push(" AND l.x_step_free");
         }
         if let Some(centre) = centre {
-            let [south, north, west, east] =
-                crate::directory::query::bounding_box(centre, query.radius_km);
-            if POSTGRES {
-                sql.push(" AND l.latitude IS NOT NULL AND l.longitude IS NOT NULL AND point(l.longitude, l.latitude) <@ box(point(")
-                    .push_bind(west)
-                    .push(", ")
-                    .push_bind(south)
-                    .push("), point(")
-                    .push_bind(east)
-                    .push(", ")
-                    .push_bind(north)
-                    .push(")) AND ");
-            } else {
-                sql.push(" AND l.rowid IN (SELECT id FROM x_location_box WHERE min_latitude >= ")
-                    .push_bind(south)
-                    .push(" AND max_latitude <= ")
-                    .push_bind(north)
-                    .push(" AND min_longitude >= ")
-                    .push_bind(west)
-                    .push(" AND max_longitude <= ")
-                    .push_bind(east)
-                    .push(") AND ");
-            }
-            squared_distance(&mut sql, centre);
-            sql.push(" <= ")
-                .push_bind(query.radius_km * query.radius_km);
+            push_within(&mut sql, centre, query.radius_km);
         } else if let Some(town) = &query.town {
             sql.push(" AND l.x_town = ").push_bind(town.clone());
         }
@@ -1270,6 +1214,151 @@ pub async fn search_page(
         .push(" OFFSET ")
         .push_bind(query.offset as i64);
     candidates(sql.build().fetch_all(pool).await?)
+}
+
+/// ` AND` the service `s` matches `text`: PostgreSQL full-text search, or
+/// SQLite FTS5 with each word quoted, so nothing typed is syntax.
+fn push_text_match(sql: &mut QueryBuilder<Db>, text: &str) {
+    if POSTGRES {
+        sql.push(" AND s.x_search @@ websearch_to_tsquery('english', ")
+            .push_bind(text.to_owned())
+            .push(")");
+    } else {
+        sql.push(" AND s.rowid IN (SELECT rowid FROM x_service_text WHERE x_service_text MATCH ")
+            .push_bind(fts5_query(text))
+            .push(")");
+    }
+}
+
+/// The squared distance of place `l` from `centre`, in km², from bound
+/// numbers only.
+fn squared_distance(sql: &mut QueryBuilder<Db>, (lat, lon): (f64, f64)) {
+    let km_per_degree = 111.195;
+    sql.push("((l.latitude - ")
+        .push_bind(lat)
+        .push(") * ")
+        .push_bind(km_per_degree)
+        .push(") * ((l.latitude - ")
+        .push_bind(lat)
+        .push(") * ")
+        .push_bind(km_per_degree)
+        .push(") + ((l.longitude - ")
+        .push_bind(lon)
+        .push(") * ")
+        .push_bind(km_per_degree * lat.to_radians().cos())
+        .push(") * ((l.longitude - ")
+        .push_bind(lon)
+        .push(") * ")
+        .push_bind(km_per_degree * lat.to_radians().cos())
+        .push(")");
+}
+
+/// ` AND` place `l` is within `radius_km` of `centre`: first inside the
+/// bounding box, which the spatial index answers, then by distance.
+fn push_within(sql: &mut QueryBuilder<Db>, centre: (f64, f64), radius_km: f64) {
+    let [south, north, west, east] = crate::directory::query::bounding_box(centre, radius_km);
+    if POSTGRES {
+        sql.push(" AND l.latitude IS NOT NULL AND l.longitude IS NOT NULL AND point(l.longitude, l.latitude) <@ box(point(")
+            .push_bind(west)
+            .push(", ")
+            .push_bind(south)
+            .push("), point(")
+            .push_bind(east)
+            .push(", ")
+            .push_bind(north)
+            .push(")) AND ");
+    } else {
+        sql.push(" AND l.rowid IN (SELECT id FROM x_location_box WHERE min_latitude >= ")
+            .push_bind(south)
+            .push(" AND max_latitude <= ")
+            .push_bind(north)
+            .push(" AND min_longitude >= ")
+            .push_bind(west)
+            .push(" AND max_longitude <= ")
+            .push_bind(east)
+            .push(") AND ");
+    }
+    squared_distance(sql, centre);
+    sql.push(" <= ").push_bind(radius_km * radius_km);
+}
+
+/// ` AND` the service `s` is one people may see on `today`: published by
+/// staff, active, and not expired.
+fn push_shown(sql: &mut QueryBuilder<Db>, today: NaiveDate) {
+    sql.push(
+        " AND s.x_status = 'published' AND s.status = 'active' AND (s.x_expires IS NULL OR s.x_expires >= ",
+    )
+    .push_bind(today)
+    .push(")");
+}
+
+/// Binds `values` as a list for `IN (...)`; an empty list matches nothing.
+fn push_list(sql: &mut QueryBuilder<Db>, values: &[&str]) {
+    sql.push("(");
+    if values.is_empty() {
+        sql.push("NULL");
+    }
+    let mut items = sql.separated(", ");
+    for value in values {
+        items.push_bind(value.to_string());
+    }
+    sql.push(")");
+}
+
+/// One page of the services people may see that match `query`, as ids in
+/// the list's order (see [`ServiceListQuery`]), and how many match in all.
+/// `centre` is where `query.near` is, when it is given.
+pub async fn list_page(
+    pool: &Pool,
+    query: &ServiceListQuery,
+    centre: Option<(f64, f64)>,
+) -> Result<(Vec<String>, usize)> {
+    let mut sql = QueryBuilder::<Db>::new("");
+    match centre {
+        Some(centre) => {
+            // Each service at its nearest place within reach, found from
+            // the places (which the spatial index narrows) up.
+            sql.push("WITH near AS (SELECT sal.service_id, min(");
+            squared_distance(&mut sql, centre);
+            sql.push(
+                ") AS d2 FROM location l JOIN service_at_location sal ON sal.location_id = l.id
+                 WHERE TRUE",
+            );
+            push_within(&mut sql, centre, query.radius_km);
+            sql.push(
+                " GROUP BY sal.service_id)
+                 SELECT s.id, count(*) OVER () AS total
+                 FROM service s JOIN near ON near.service_id = s.id WHERE TRUE",
+            );
+        }
+        None => {
+            sql.push("SELECT s.id, count(*) OVER () AS total FROM service s WHERE TRUE");
+        }
+    }
+    push_shown(&mut sql, query.today);
+    if let Some(text) = query.text.as_deref() {
+        push_text_match(&mut sql, text);
+    }
+    if let Some(term) = &query.taxonomy_term_id {
+        sql.push(" AND EXISTS (SELECT 1 FROM attribute a WHERE a.service_id = s.id AND a.taxonomy_term_id = ")
+            .push_bind(term.clone())
+            .push(")");
+    }
+    sql.push(" ORDER BY ");
+    if centre.is_some() {
+        sql.push("near.d2, ");
+    }
+    sql.push("s.name, s.id LIMIT ")
+        .push_bind(query.limit as i64)
+        .push(" OFFSET ")
+        .push_bind(query.offset as i64);
+    let mut total = 0;
+    let mut ids = Vec::new();
+    for row in sql.build().fetch_all(pool).await? {
+        total = usize::try_from(row.try_get::<i64, _>("total")?).unwrap_or(0);
+        ids.push(row.try_get("id")?);
+    }
+    Ok((ids, total))
 }
 
 /// Which of a service's occurrences give its next start.
@@ -1334,18 +1423,7 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
         .iter()
         .filter_map(|hit| hit.link_id.as_deref())
         .collect();
-    // Binds `values` as a list for `IN (...)`; an empty list matches nothing.
-    fn list(sql: &mut QueryBuilder<Db>, values: &[&str]) {
-        sql.push("(");
-        if values.is_empty() {
-            sql.push("NULL");
-        }
-        let mut items = sql.separated(", ");
-        for value in values {
-            items.push_bind(value.to_string());
-        }
-        sql.push(")");
-    }
+    let list = push_list;
 
     let mut sql = QueryBuilder::<Db>::new(
         "SELECT s.id, s.organization_id, s.name, s.description, s.url, s.email,
@@ -1537,32 +1615,98 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
     Ok(details)
 }
 
-/// Published, unexpired records, whole, for export.
-pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
+/// Services, whole, with everything they refer to: every published,
+/// unexpired one for an export, or only some of those people may see (a
+/// page of the open data), reading only their records.
+pub async fn load_services(
+    pool: &Pool,
+    today: NaiveDate,
+    selection: Selection<'_>,
+) -> Result<Batch> {
+    use std::collections::BTreeSet;
     let mut connection = pool.acquire().await?;
     let connection = connection.acquire().await?;
     let mut batch = Batch::default();
+    let only = match selection {
+        Selection::Published => None,
+        Selection::Shown([]) => return Ok(batch),
+        Selection::Shown(ids) => Some(ids),
+    };
+    // `Some(ids)`: restrict each query to the records of these services.
+    let restrict = |sql: &mut QueryBuilder<Db>, column: &str, ids: &[&str]| {
+        if only.is_some() {
+            sql.push(" AND ").push(column).push(" IN ");
+            push_list(sql, ids);
+        }
+    };
 
-    let services = sqlx::query(
+    let mut sql = QueryBuilder::<Db>::new(
         "SELECT id, organization_id, name, description, url, email, status, fees_description,
             application_process, extra, x_free, x_online, x_status, x_last_confirmed, x_expires,
             x_source_id
-         FROM service
-         WHERE x_status = 'published' AND (x_expires IS NULL OR x_expires >= $1)
-         ORDER BY name, id",
-    )
-    .bind(today)
-    .fetch_all(&mut *connection)
-    .await?;
-    let mut phones = phones_by_owner(&mut *connection).await?;
-    let mut schedules = schedules_by_owner(&mut *connection).await?;
+         FROM service s WHERE TRUE",
+    );
+    match only {
+        None => {
+            sql.push(" AND s.x_status = 'published' AND (s.x_expires IS NULL OR s.x_expires >= ")
+                .push_bind(today)
+                .push(")");
+        }
+        Some(ids) => {
+            push_shown(&mut sql, today);
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            sql.push(" AND s.id IN ");
+            push_list(&mut sql, &ids);
+        }
+    }
+    sql.push(" ORDER BY name, id");
+    let services = sql.build().fetch_all(&mut *connection).await?;
+    let mut service_ids = BTreeSet::new();
+    let mut organization_ids = BTreeSet::new();
+    for row in &services {
+        service_ids.insert(row.try_get::<String, _>("id")?);
+        organization_ids.insert(row.try_get::<String, _>("organization_id")?);
+    }
+    let service_list: Vec<&str> = service_ids.iter().map(String::as_str).collect();
+    let organization_list: Vec<&str> = organization_ids.iter().map(String::as_str).collect();
+
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT id, service_id, location_id, description, extra, x_source_id
+         FROM service_at_location WHERE TRUE",
+    );
+    restrict(&mut sql, "service_id", &service_list);
+    sql.push(" ORDER BY id");
+    let mut links = Vec::new();
+    let mut location_ids = BTreeSet::new();
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        let service_id: String = row.try_get("service_id")?;
+        if service_ids.contains(&service_id) {
+            location_ids.insert(row.try_get::<String, _>("location_id")?);
+            links.push(row);
+        }
+    }
+    let link_ids: Vec<String> = links
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<std::result::Result<_, _>>()?;
+    let link_list: Vec<&str> = link_ids.iter().map(String::as_str).collect();
+    let location_list: Vec<&str> = location_ids.iter().map(String::as_str).collect();
+
+    let owners = only.is_some().then(|| Owners {
+        services: &service_list,
+        organizations: &organization_list,
+        locations: &location_list,
+        links: &link_list,
+    });
+    let mut phones = phones_by_owner(&mut *connection, owners).await?;
+    let mut schedules = schedules_by_owner(&mut *connection, owners).await?;
     let mut attributes: HashMap<String, Vec<Attribute>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT id, service_id, taxonomy_term_id, value, extra FROM attribute ORDER BY x_position",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT id, service_id, taxonomy_term_id, value, extra FROM attribute WHERE TRUE",
+    );
+    restrict(&mut sql, "service_id", &service_list);
+    sql.push(" ORDER BY x_position");
+    for row in sql.build().fetch_all(&mut *connection).await? {
         attributes
             .entry(row.try_get("service_id")?)
             .or_default()
@@ -1573,25 +1717,31 @@ pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
                 extra: extra(&row)?,
             });
     }
-    let mut categories: HashMap<String, std::collections::BTreeSet<Category>> = HashMap::new();
-    for (service_id, slug) in
-        sqlx::query_as::<_, (String, String)>("SELECT service_id, category FROM x_service_category")
-            .fetch_all(&mut *connection)
-            .await?
-    {
+    let mut categories: HashMap<String, BTreeSet<Category>> = HashMap::new();
+    let mut sql =
+        QueryBuilder::<Db>::new("SELECT service_id, category FROM x_service_category WHERE TRUE");
+    restrict(&mut sql, "service_id", &service_list);
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        let slug: String = row.try_get("category")?;
         if let Some(category) = Category::from_slug(&slug) {
-            categories.entry(service_id).or_default().insert(category);
+            categories
+                .entry(row.try_get("service_id")?)
+                .or_default()
+                .insert(category);
         }
     }
-    let mut organization_ids = std::collections::BTreeSet::new();
+    let term_ids: BTreeSet<String> = attributes
+        .values()
+        .flatten()
+        .map(|a| a.taxonomy_term_id.clone())
+        .collect();
+
     for row in services {
         let id: String = row.try_get("id")?;
-        let organization_id: String = row.try_get("organization_id")?;
-        organization_ids.insert(organization_id.clone());
         let status: String = row.try_get("x_status")?;
         batch.services.push(Service {
             source_id: row.try_get("x_source_id")?,
-            organization_id,
+            organization_id: row.try_get("organization_id")?,
             name: row.try_get("name")?,
             description: row.try_get("description")?,
             url: row.try_get("url")?,
@@ -1614,15 +1764,14 @@ pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
             id,
         });
     }
-    let service_ids: std::collections::BTreeSet<String> =
-        batch.services.iter().map(|s| s.id.clone()).collect();
 
-    for row in sqlx::query(
-        "SELECT id, name, description, email, website, extra, x_source_id FROM organization ORDER BY name, id",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT id, name, description, email, website, extra, x_source_id FROM organization
+         WHERE TRUE",
+    );
+    restrict(&mut sql, "id", &organization_list);
+    sql.push(" ORDER BY name, id");
+    for row in sql.build().fetch_all(&mut *connection).await? {
         let id: String = row.try_get("id")?;
         if !organization_ids.contains(&id) {
             continue;
@@ -1633,46 +1782,40 @@ pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
             description: row.try_get("description")?,
             email: row.try_get("email")?,
             website: row.try_get("website")?,
-            phones: phones.remove(&("organization", id.clone())).unwrap_or_default(),
+            phones: phones
+                .remove(&("organization", id.clone()))
+                .unwrap_or_default(),
             extra: extra(&row)?,
             id,
         });
     }
 
-    let mut location_ids = std::collections::BTreeSet::new();
-    for row in sqlx::query(
-        "SELECT id, service_id, location_id, description, extra, x_source_id FROM service_at_location ORDER BY id",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
-        let service_id: String = row.try_get("service_id")?;
-        if !service_ids.contains(&service_id) {
-            continue;
-        }
+    for row in links {
         let id: String = row.try_get("id")?;
-        let location_id: String = row.try_get("location_id")?;
-        location_ids.insert(location_id.clone());
         batch.service_at_locations.push(ServiceAtLocation {
             source_id: row.try_get("x_source_id")?,
-            service_id,
-            location_id,
+            service_id: row.try_get("service_id")?,
+            location_id: row.try_get("location_id")?,
             description: row.try_get("description")?,
-            schedules: schedules.remove(&("service_at_location", id.clone())).unwrap_or_default(),
-            phones: phones.remove(&("service_at_location", id.clone())).unwrap_or_default(),
+            schedules: schedules
+                .remove(&("service_at_location", id.clone()))
+                .unwrap_or_default(),
+            phones: phones
+                .remove(&("service_at_location", id.clone()))
+                .unwrap_or_default(),
             extra: extra(&row)?,
             id,
         });
     }
 
     let mut addresses: HashMap<String, Vec<Address>> = HashMap::new();
-    for row in sqlx::query(
+    let mut sql = QueryBuilder::<Db>::new(
         "SELECT id, location_id, address_1, address_2, city, region, state_province, postal_code,
-            country, address_type, extra FROM address ORDER BY x_position",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
+            country, address_type, extra FROM address WHERE TRUE",
+    );
+    restrict(&mut sql, "location_id", &location_list);
+    sql.push(" ORDER BY x_position");
+    for row in sql.build().fetch_all(&mut *connection).await? {
         addresses
             .entry(row.try_get("location_id")?)
             .or_default()
@@ -1689,13 +1832,13 @@ pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
                 extra: extra(&row)?,
             });
     }
-    for row in sqlx::query(
+    let mut sql = QueryBuilder::<Db>::new(
         "SELECT id, location_type, organization_id, name, description, latitude, longitude, extra,
-            x_step_free, x_source_id FROM location ORDER BY id",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
+            x_step_free, x_source_id FROM location WHERE TRUE",
+    );
+    restrict(&mut sql, "id", &location_list);
+    sql.push(" ORDER BY id");
+    for row in sql.build().fetch_all(&mut *connection).await? {
         let id: String = row.try_get("id")?;
         if !location_ids.contains(&id) {
             continue;
@@ -1716,25 +1859,16 @@ pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
         });
     }
 
-    for row in
-        sqlx::query("SELECT id, name, description, extra, x_source_id FROM taxonomy ORDER BY id")
-            .fetch_all(&mut *connection)
-            .await?
-    {
-        batch.taxonomies.push(Taxonomy {
-            id: row.try_get("id")?,
-            source_id: row.try_get("x_source_id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            extra: extra(&row)?,
-        });
-    }
-    for row in sqlx::query(
-        "SELECT id, name, description, code, taxonomy_id, extra, x_source_id FROM taxonomy_term ORDER BY id",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
+    // An export carries every taxonomy term; a page only those its
+    // services' attributes name.
+    let term_list: Vec<&str> = term_ids.iter().map(String::as_str).collect();
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT id, name, description, code, taxonomy_id, extra, x_source_id FROM taxonomy_term
+         WHERE TRUE",
+    );
+    restrict(&mut sql, "id", &term_list);
+    sql.push(" ORDER BY id");
+    for row in sql.build().fetch_all(&mut *connection).await? {
         batch.taxonomy_terms.push(TaxonomyTerm {
             id: row.try_get("id")?,
             source_id: row.try_get("x_source_id")?,
@@ -1742,6 +1876,26 @@ pub async fn load_published(pool: &Pool, today: NaiveDate) -> Result<Batch> {
             description: row.try_get("description")?,
             code: row.try_get("code")?,
             taxonomy_id: row.try_get("taxonomy_id")?,
+            extra: extra(&row)?,
+        });
+    }
+    let taxonomy_ids: BTreeSet<&str> = batch
+        .taxonomy_terms
+        .iter()
+        .filter_map(|term| term.taxonomy_id.as_deref())
+        .collect();
+    let taxonomy_list: Vec<&str> = taxonomy_ids.into_iter().collect();
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT id, name, description, extra, x_source_id FROM taxonomy WHERE TRUE",
+    );
+    restrict(&mut sql, "id", &taxonomy_list);
+    sql.push(" ORDER BY id");
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        batch.taxonomies.push(Taxonomy {
+            id: row.try_get("id")?,
+            source_id: row.try_get("x_source_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
             extra: extra(&row)?,
         });
     }
@@ -1760,17 +1914,59 @@ fn extra(row: &<Db as sqlx::Database>::Row) -> Result<serde_json::Map<String, se
 
 type ByOwner<T> = HashMap<(&'static str, String), Vec<T>>;
 
+/// The records whose phones and schedules a page needs.
+#[derive(Clone, Copy)]
+struct Owners<'a> {
+    services: &'a [&'a str],
+    organizations: &'a [&'a str],
+    locations: &'a [&'a str],
+    links: &'a [&'a str],
+}
+
+/// `select` for every row, or only for the rows of these owners, each
+/// `(column, ids)` in its own branch, since an OR across columns can defeat
+/// the indexes.
+fn by_owners(select: &str, owners: Option<&[(&str, &[&str])]>) -> QueryBuilder<Db> {
+    let mut sql = QueryBuilder::<Db>::new("");
+    match owners {
+        None => {
+            sql.push(select);
+        }
+        Some(owners) => {
+            for (index, (column, ids)) in owners.iter().enumerate() {
+                if index > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push(select).push(" WHERE ").push(*column).push(" IN ");
+                push_list(&mut sql, ids);
+            }
+        }
+    }
+    sql.push(" ORDER BY x_position");
+    sql
+}
+
 async fn phones_by_owner(
     connection: &mut <Db as sqlx::Database>::Connection,
+    owners: Option<Owners<'_>>,
 ) -> Result<ByOwner<Phone>> {
     let mut phones: ByOwner<Phone> = HashMap::new();
-    for row in sqlx::query(
+    let mut sql = by_owners(
         "SELECT id, organization_id, service_id, location_id, service_at_location_id, number,
-            description, extra FROM phone ORDER BY x_position",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
+            description, extra, x_position FROM phone",
+        owners
+            .map(|o| {
+                [
+                    ("service_id", o.services),
+                    ("organization_id", o.organizations),
+                    ("location_id", o.locations),
+                    ("service_at_location_id", o.links),
+                ]
+            })
+            .as_ref()
+            .map(|o| o.as_slice()),
+    );
+    for row in sql.build().fetch_all(&mut *connection).await? {
         let owner = owner_of(&row)?;
         phones.entry(owner).or_default().push(Phone {
             id: row.try_get("id")?,
@@ -1784,15 +1980,23 @@ async fn phones_by_owner(
 
 async fn schedules_by_owner(
     connection: &mut <Db as sqlx::Database>::Connection,
+    owners: Option<Owners<'_>>,
 ) -> Result<ByOwner<Schedule>> {
     let mut schedules: ByOwner<Schedule> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT id, service_id, service_at_location_id, description, extra, x_recurrence
-         FROM schedule ORDER BY x_position",
-    )
-    .fetch_all(&mut *connection)
-    .await?
-    {
+    let mut sql = by_owners(
+        "SELECT id, service_id, service_at_location_id, description, extra, x_recurrence,
+            x_position FROM schedule",
+        owners
+            .map(|o| {
+                [
+                    ("service_id", o.services),
+                    ("service_at_location_id", o.links),
+                ]
+            })
+            .as_ref()
+            .map(|o| o.as_slice()),
+    );
+    for row in sql.build().fetch_all(&mut *connection).await? {
         let id: String = row.try_get("id")?;
         let recurrence: Option<String> = row.try_get("x_recurrence")?;
         let recurrence = match recurrence {

@@ -30,7 +30,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 pub use present::card;
 pub use query::{
     AreaMatch, Attendance, DateRange, Horizon, Listing, NextTime, PartOfDay, Place, SearchQuery,
-    SearchResults,
+    SearchResults, ServiceList, ServiceListQuery,
 };
 
 use crate::database::{Database, DatabaseError};
@@ -272,7 +272,88 @@ impl Directory {
 
     /// Every published, unexpired record, whole, for export.
     pub async fn published(&self, today: NaiveDate) -> Result<Batch, DirectoryError> {
-        dispatch!(self.database.pool(), load_published(today))
+        dispatch!(
+            self.database.pool(),
+            load_services(today, store::Selection::Published)
+        )
+    }
+
+    /// A page of the services people may see, whole, in name order (or
+    /// nearest first): the open data listing. Nothing about dates is asked,
+    /// so paging through it gives every service once.
+    pub async fn list_services(
+        &self,
+        query: &ServiceListQuery,
+    ) -> Result<ServiceList, DirectoryError> {
+        let centre = match &query.near {
+            None => None,
+            Some(area) => match self.centre_of(area).await? {
+                Some(centre) => Some(centre),
+                None => {
+                    return Ok(ServiceList {
+                        page: Batch::default(),
+                        total: 0,
+                        area: AreaMatch::Unknown,
+                    });
+                }
+            },
+        };
+        let (mut ids, mut total) = dispatch!(self.database.pool(), list_page(query, centre))?;
+        if ids.is_empty() && query.offset > 0 {
+            // Past the last page: still say how many there are.
+            let first = ServiceListQuery {
+                offset: 0,
+                limit: 1,
+                ..query.clone()
+            };
+            total = dispatch!(self.database.pool(), list_page(&first, centre))?.1;
+            ids.clear();
+        }
+        let mut page = dispatch!(
+            self.database.pool(),
+            load_services(query.today, store::Selection::Shown(&ids))
+        )?;
+        // In the list's order; a service withdrawn since the page was
+        // listed is simply left out.
+        let position: std::collections::HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (id.as_str(), index))
+            .collect();
+        page.services
+            .sort_by_key(|service| position.get(service.id.as_str()).copied());
+        Ok(ServiceList {
+            page,
+            total,
+            area: if query.near.is_some() {
+                AreaMatch::Known
+            } else {
+                AreaMatch::NotGiven
+            },
+        })
+    }
+
+    /// One service, whole, if people may see it on `today` (published,
+    /// active, unexpired); `None` otherwise, as if it did not exist.
+    pub async fn shown_service(
+        &self,
+        id: &str,
+        today: NaiveDate,
+    ) -> Result<Option<Batch>, DirectoryError> {
+        let ids = [id.to_owned()];
+        let batch = dispatch!(
+            self.database.pool(),
+            load_services(today, store::Selection::Shown(&ids))
+        )?;
+        Ok((!batch.services.is_empty()).then_some(batch))
+    }
+
+    /// The centre of an outcode or a town, when the directory can place it.
+    async fn centre_of(&self, area: &Area) -> Result<Option<(f64, f64)>, DirectoryError> {
+        match area {
+            Area::Outcode(code) => dispatch!(self.database.pool(), outcode_centre(code)),
+            Area::Town(town) => Ok(dispatch!(self.database.pool(), town_centre(town))?.1),
+        }
     }
 
     /// How many records of each kind the directory holds.

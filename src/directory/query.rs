@@ -89,6 +89,55 @@ impl SearchQuery {
     }
 }
 
+/// A plain listing of the services people may see (published, active,
+/// unexpired), for reuse by other directories: no dates and no ranking by
+/// time, so a page holds the same services whenever it is asked for.
+///
+/// Services are in name order, or nearest first when `near` is given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceListQuery {
+    /// Words to look for in names and descriptions, as [`SearchQuery::text`].
+    pub text: Option<String>,
+    /// Only services with an attribute naming this taxonomy term.
+    pub taxonomy_term_id: Option<String>,
+    /// Only services at a place within `radius_km` of this area's centre.
+    pub near: Option<Area>,
+    pub radius_km: f64,
+    /// Skip this many services.
+    pub offset: usize,
+    pub limit: usize,
+    /// The local date: nothing that expired before it is listed.
+    pub today: NaiveDate,
+}
+
+impl ServiceListQuery {
+    /// Every service people may see on `today`, twenty at a time.
+    pub fn new(today: NaiveDate) -> Self {
+        ServiceListQuery {
+            text: None,
+            taxonomy_term_id: None,
+            near: None,
+            radius_km: DEFAULT_RADIUS_KM,
+            offset: 0,
+            limit: 20,
+            today,
+        }
+    }
+}
+
+/// A page of a [`ServiceListQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceList {
+    /// The page's services, whole, in the list's order, with what they
+    /// refer to (organisations, places, taxonomy terms), for
+    /// [`crate::directory::export::hsds_services`].
+    pub page: super::model::Batch,
+    /// How many services match in all.
+    pub total: usize,
+    /// Whether the area asked about has a centre the directory knows.
+    pub area: AreaMatch,
+}
+
 /// An inclusive range of local dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateRange {

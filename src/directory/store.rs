@@ -38,6 +38,17 @@ pub(super) mod postgres {
     include!("backend.rs");
 }
 
+/// Which services `load_services` reads, whole.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Selection<'a> {
+    /// Every published, unexpired service, whatever its HSDS status: an
+    /// export, which says the status.
+    Published,
+    /// Those of these services that people may see (published, active,
+    /// unexpired), reading only their records.
+    Shown(&'a [String]),
+}
+
 /// A stable 64-bit FNV-1a hash, as hex: a record's fingerprint, so an
 /// unchanged record is recognised on re-import. (The standard library's
 /// hasher may change between Rust releases; this never does.)

@@ -205,3 +205,47 @@ pub async fn table_text(url: &str, table: &str) -> String {
         rows.join("\n")
     }
 }
+
+/// Waits for a `signpost serve` or `signpost web` started with
+/// `http.bind` port 0 to log where its web portal listens, and returns
+/// that base URL (`http://127.0.0.1:PORT`). Fails if the program exits
+/// first, or after 60 seconds.
+pub async fn wait_for_web_portal(log: &std::path::Path, child: &mut std::process::Child) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let logged = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some((_, rest)) = logged.split_once("web portal listening on ") {
+            let url: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"')
+                .collect();
+            return url;
+        }
+        if let Some(status) = child.try_wait().expect("the child can be waited on") {
+            panic!("signpost exited ({status:?}) before its web portal listened:\n{logged}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the web portal did not start within 60 seconds:\n{logged}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits up to 10 seconds for a child to exit, and returns how it did.
+pub async fn wait_for_exit(
+    child: &mut std::process::Child,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited on") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not stop within 10 seconds of SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

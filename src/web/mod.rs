@@ -1,0 +1,145 @@
+//! The web portal: server-rendered pages for people and the open data API
+//! for other directories, over HTTP (axum).
+//!
+//! ```text
+//!  GET /                 home page             pages::home
+//!  GET /directory        browse and search     pages::directory
+//!  GET /services         HSDS page of services open_data::list     (CORS *)
+//!  GET /services/{id}    one HSDS service      open_data::one      (CORS *)
+//!  GET /healthz          200 if the database answers, else 503
+//!  GET /style.css        the one style sheet
+//!  anything else         404 page
+//! ```
+//!
+//! [`router`] builds the whole application from an [`AppState`], apart
+//! from serving it, so tests call `router(state).oneshot(request)`;
+//! [`serve`] runs it on a listener until a shutdown future completes.
+//!
+//! Invariants: this module (with the Telegram webhook) is the only one that
+//! imports axum. Every response carries the security headers
+//! ([`security_headers`]). Nothing about a request is logged: no request
+//! log, no addresses, no paths, no query strings (`search` is typed by the
+//! public); a failure is logged by its cause only ([`error`]). No page
+//! loads anything from another site or needs JavaScript.
+
+pub mod error;
+pub mod open_data;
+pub mod pages;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::NaiveDate;
+
+use crate::directory::Directory;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where the services come from.
+    pub directory: Directory,
+    /// Today's date in the UK, which decides what has expired; passed in
+    /// so tests can fix it.
+    pub today: Arc<dyn Fn() -> NaiveDate + Send + Sync>,
+    /// People reach the portal over HTTPS, so browsers may be told to use
+    /// nothing else (`http.https`).
+    pub https: bool,
+}
+
+/// The policy for everything the portal serves: its own resources only,
+/// never in a frame, forms only to itself, no `<base>` tricks.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The whole portal, every route and header, ready to serve or to test.
+pub fn router(state: AppState) -> Router {
+    let open_data = Router::new()
+        .route(
+            "/services",
+            get(open_data::list).options(open_data::preflight),
+        )
+        .route(
+            "/services/{id}",
+            get(open_data::one).options(open_data::preflight),
+        )
+        .layer(middleware::from_fn(open_data::allow_any_origin));
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/directory", get(pages::directory))
+        .route("/healthz", get(healthz))
+        .route("/style.css", get(pages::stylesheet))
+        .merge(open_data)
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.https,
+            security_headers,
+        ))
+        .with_state(state)
+}
+
+/// Serves the portal on `listener` until `shutdown` completes, then
+/// finishes the requests in flight and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 when it does not,
+/// for load balancers and monitoring.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    match state.directory.database().ping().await {
+        Ok(()) => (StatusCode::OK, text, "ok\n").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                text,
+                "the database does not answer\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Adds the security headers to every response. Strict-Transport-Security
+/// only when the portal is served over HTTPS: sent over plain HTTP it
+/// would be ignored, and sent from a test set-up it would lock browsers
+/// out of it.
+async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // For browsers too old for frame-ancestors.
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
