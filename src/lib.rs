@@ -22,6 +22,8 @@
 //! - [`channel`]: adapters for messaging services (the console so far).
 //! - [`config`] and [`telemetry`]: settings and logs.
 //! - [`accounts`]: staff and organisation accounts for the web portal.
+//! - [`moderation`]: the queue of listings organisations propose, and staff
+//!   decisions on them.
 //! - [`app`]: what each command-line command does.
 //!
 //! # Privacy
@@ -40,6 +42,7 @@ pub mod directory;
 pub mod engine;
 pub mod flow;
 pub mod message;
+pub mod moderation;
 pub mod safety;
 pub mod search;
 pub mod session;
