@@ -415,3 +415,34 @@ backend_tests! {
         assert!(submitted.contains("add \"Purl club\""), "{submitted}");
     }
 }
+
+backend_tests! {
+    async fn a_listing_at_a_shared_place_links_to_it_without_changing_it(db: TestDatabase) {
+        let portal = portal(&db).await;
+        let published = portal.directory.published(today()).await.unwrap();
+        let hall = published
+            .locations
+            .iter()
+            .find(|l| l.organization_id.is_none() && l.name.is_some())
+            .expect("the sample has places no organisation owns")
+            .clone();
+        let mut listing = weekly_purl_club(&portal.organization_id);
+        listing["service_at_locations"][0]["location"]["id"] = json!(hall.id);
+        listing["service_at_locations"][0]["location"]["name"] = json!("Renamed by a listing");
+        let change = portal
+            .moderation
+            .submit(&portal.organisation, &Proposal::Add(listing), NOW)
+            .await
+            .unwrap();
+        portal.moderation.approve(&portal.staff, change, today(), NOW).await.unwrap();
+
+        let published = portal.directory.published(today()).await.unwrap();
+        let after = published.locations.iter().find(|l| l.id == hall.id);
+        assert_eq!(after, Some(&hall));
+        let mut query = SearchQuery::new(today());
+        query.text = Some("purl".to_owned());
+        let found = portal.directory.search(&query).await.unwrap().listings;
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].place.as_ref().and_then(|p| p.name.clone()), hall.name);
+    }
+}
