@@ -1,9 +1,10 @@
 //! The one database behind Signpost: SQLite or PostgreSQL, chosen by URL.
 //!
-//! It holds the directory and the usage counts. This module only connects
-//! and applies the schema (the migrations in `migrations/sqlite` and
-//! `migrations/postgres`); the SQL that reads and writes lives with its
-//! owner, in [`crate::directory`] and [`crate::stats`].
+//! It holds the directory, the usage counts, the portal's accounts and the
+//! moderation queue. This module only connects and applies the schema (the
+//! migrations in `migrations/sqlite` and `migrations/postgres`); the SQL
+//! that reads and writes lives with its owner, in [`crate::directory`],
+//! [`crate::stats`], [`crate::accounts`] and [`crate::moderation`].
 //!
 //! Invariant: a [`Database`] is always migrated: [`Database::open`] applies
 //! every migration before handing it out, so the directory and the stats
@@ -41,7 +42,7 @@ pub struct Database {
 }
 
 /// A connection pool to one of the two backends. Only the modules that own
-/// SQL (the directory and the stats store) look inside.
+/// SQL (the directory, the stats store, accounts and moderation) look inside.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
     Sqlite(SqlitePool),

@@ -23,6 +23,8 @@
 //! - [`web`]: the web portal: pages, and the open data API.
 //! - [`config`] and [`telemetry`]: settings and logs.
 //! - [`accounts`]: staff and organisation accounts for the web portal.
+//! - [`moderation`]: the queue of listings organisations propose, and staff
+//!   decisions on them.
 //! - [`app`]: what each command-line command does.
 //!
 //! # Privacy
@@ -41,6 +43,7 @@ pub mod directory;
 pub mod engine;
 pub mod flow;
 pub mod message;
+pub mod moderation;
 pub mod safety;
 pub mod search;
 pub mod session;

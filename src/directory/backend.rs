@@ -2060,3 +2060,167 @@ pub async fn counts(pool: &Pool) -> Result<BTreeMap<&'static str, i64>> {
         ("outcodes", row.5),
     ]))
 }
+
+/// Writes one listing an organisation proposed and staff approved, inside
+/// the caller's transaction (the moderation queue's): the batch's one
+/// service, published, with its own locations, places and schedules.
+///
+/// Unlike [`write_batch`], records are matched by id, not by source, so a
+/// listing first imported from elsewhere (the sample, a council feed) is
+/// changed in place rather than duplicated:
+/// - Organisations in the batch are not written: the listing's organisation
+///   is already in the directory, and its record belongs to its source.
+/// - The service is written under `batch.source` (the portal) with its id as
+///   its source id: the organisation now keeps it, so a later import of its
+///   old source reports it as taken rather than overwriting the approved
+///   version.
+/// - A location is written when it is new or already the organisation's own;
+///   one that belongs to another organisation, or to none (a shared hall), is
+///   linked to but left as it is.
+/// - The service's places become exactly those in the batch. A place whose
+///   id belongs to another service is refused.
+/// - Taxonomies and terms are added when new and left alone otherwise.
+/// - Approval confirms the listing: `x_last_confirmed` is `today`.
+pub async fn publish_listing(tx: &mut Tx<'_>, batch: &Batch, today: NaiveDate) -> Result<()> {
+    let [service] = batch.services.as_slice() else {
+        return Err(DirectoryError::Listing(format!(
+            "a listing is one service, and this has {}",
+            batch.services.len()
+        )));
+    };
+    let source = batch.source.as_str();
+    let options = WriteOptions {
+        publish: true,
+        today,
+        valid_for_days: crate::directory::DEFAULT_VALID_FOR_DAYS,
+    };
+    for taxonomy in &batch.taxonomies {
+        sqlx::query(
+            "INSERT INTO taxonomy (id, name, description, extra, x_source, x_source_id, x_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&taxonomy.id)
+        .bind(&taxonomy.name)
+        .bind(&taxonomy.description)
+        .bind(json(&taxonomy.extra))
+        .bind(source)
+        .bind(&taxonomy.id)
+        .bind(hash_of(taxonomy))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for term in &batch.taxonomy_terms {
+        sqlx::query(
+            "INSERT INTO taxonomy_term (id, name, description, code, taxonomy_id, extra,
+                x_source, x_source_id, x_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(&term.id)
+        .bind(&term.name)
+        .bind(&term.description)
+        .bind(&term.code)
+        .bind(&term.taxonomy_id)
+        .bind(json(&term.extra))
+        .bind(source)
+        .bind(&term.id)
+        .bind(hash_of(term))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for location in &batch.locations {
+        let owner: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT organization_id FROM location WHERE id = $1")
+                .bind(&location.id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let ours = match owner {
+            None => true,
+            Some((owner,)) => owner.as_deref() == Some(service.organization_id.as_str()),
+        };
+        if ours {
+            let location = Location {
+                organization_id: Some(service.organization_id.clone()),
+                source_id: location.id.clone(),
+                ..location.clone()
+            };
+            let hash = hash_of(&location);
+            write_location(tx, source, &location, &hash).await?;
+            sqlx::query("UPDATE location SET x_source = $2, x_source_id = $1 WHERE id = $1")
+                .bind(&location.id)
+                .bind(source)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    let service = Service {
+        source_id: service.id.clone(),
+        last_confirmed: Some(today),
+        ..service.clone()
+    };
+    let hash = hash_of(&service);
+    write_service(tx, source, &service, &hash, &options).await?;
+    sqlx::query("UPDATE service SET x_source = $2, x_source_id = $1 WHERE id = $1")
+        .bind(&service.id)
+        .bind(source)
+        .execute(&mut **tx)
+        .await?;
+    let kept: Vec<&str> = batch
+        .service_at_locations
+        .iter()
+        .map(|link| link.id.as_str())
+        .collect();
+    let current: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM service_at_location WHERE service_id = $1")
+            .bind(&service.id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for link_id in current.iter().filter(|id| !kept.contains(&id.as_str())) {
+        sqlx::query("DELETE FROM service_at_location WHERE id = $1")
+            .bind(link_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for link in &batch.service_at_locations {
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT service_id FROM service_at_location WHERE id = $1")
+                .bind(&link.id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if owner.is_some_and(|owner| owner != service.id) {
+            return Err(DirectoryError::Listing(format!(
+                "the place \"{}\" belongs to another service",
+                link.id
+            )));
+        }
+        let link = ServiceAtLocation {
+            source_id: link.id.clone(),
+            ..link.clone()
+        };
+        let hash = hash_of(&link);
+        write_service_at_location(tx, source, &link, &hash).await?;
+        sqlx::query("UPDATE service_at_location SET x_source = $2, x_source_id = $1 WHERE id = $1")
+            .bind(&link.id)
+            .bind(source)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let horizon = current_horizon(tx)
+        .await?
+        .unwrap_or_else(|| Horizon::from_today(today));
+    expand_service(tx, &service.id, horizon).await?;
+    index_service_text(tx, &service.id).await?;
+    set_horizon(tx, horizon).await?;
+    Ok(())
+}
+
+/// Takes a listing down at its organisation's request, inside the caller's
+/// transaction: its HSDS status becomes `inactive`, which every search
+/// leaves out, while the record stays (and exports as inactive). Returns
+/// false when there is no such service.
+pub async fn withdraw_service(tx: &mut Tx<'_>, service_id: &str) -> Result<bool> {
+    let done = sqlx::query("UPDATE service SET status = 'inactive' WHERE id = $1")
+        .bind(service_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -21,7 +21,7 @@ mod present;
 pub mod query;
 pub mod recurrence;
 mod sample;
-mod store;
+pub(crate) mod store;
 
 use std::collections::BTreeMap;
 
@@ -57,6 +57,9 @@ pub enum DirectoryError {
     Corrupt(String),
     #[error("the bundled sample directory is broken: {0}")]
     Sample(String),
+    /// A proposed listing cannot be written as it is.
+    #[error("{0}")]
+    Listing(String),
 }
 
 /// How an import is written.

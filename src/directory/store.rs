@@ -25,14 +25,14 @@ macro_rules! dispatch {
 pub(super) use dispatch;
 
 /// The directory's SQL for SQLite.
-pub(super) mod sqlite {
+pub(crate) mod sqlite {
     type Db = sqlx::Sqlite;
     const POSTGRES: bool = false;
     include!("backend.rs");
 }
 
 /// The same SQL, compiled for PostgreSQL.
-pub(super) mod postgres {
+pub(crate) mod postgres {
     type Db = sqlx::Postgres;
     const POSTGRES: bool = true;
     include!("backend.rs");
@@ -40,7 +40,7 @@ pub(super) mod postgres {
 
 /// Which services `load_services` reads, whole.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Selection<'a> {
+pub(crate) enum Selection<'a> {
     /// Every published, unexpired service, whatever its HSDS status: an
     /// export, which says the status.
     Published,
