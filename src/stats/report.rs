@@ -361,6 +361,36 @@ pub fn build(request: &ReportRequest, stored: &[StoredCount]) -> Result<Report, 
     })
 }
 
+/// The report for one event, with its dimensions narrowed to `keep`:
+/// counts that differ only in the other dimensions are added together
+/// exactly, and only then shown by the disclosure rule, so "searches by
+/// category" never adds up rounded or hidden figures. Events shown only
+/// by month stay so.
+pub fn build_narrowed(
+    request: &ReportRequest,
+    stored: &[StoredCount],
+    event: &str,
+    keep: &[&str],
+) -> Result<Report, StatsError> {
+    let mut narrowed = Vec::new();
+    for row in stored.iter().filter(|row| row.event == event) {
+        let dimensions = Dimensions::decode(&row.dimensions)
+            .map_err(|err| StatsError::Corrupt(err.to_string()))?;
+        let kept: BTreeMap<&str, &str> = dimensions
+            .iter()
+            .filter(|(name, _)| keep.contains(name))
+            .collect();
+        narrowed.push(StoredCount {
+            dimensions: serde_json::to_string(&kept).unwrap_or_else(|_| "{}".to_owned()),
+            ..row.clone()
+        });
+    }
+    let mut report = build(request, &narrowed)?;
+    report.rows.retain(|row| row.event == event);
+    report.totals.retain(|total| total.event == event);
+    Ok(report)
+}
+
 /// The last day of `day`'s month.
 pub(crate) fn month_end(day: NaiveDate) -> NaiveDate {
     (month_start(day) + Months::new(1))
