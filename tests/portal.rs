@@ -302,6 +302,9 @@ fn password() -> Password {
     Password::parse(PASSWORD).unwrap()
 }
 
+/// A form's fields, as names and values.
+type Fields = Vec<(&'static str, String)>;
+
 /// What a browser holds: a cookie, and the token its forms carry.
 struct Visitor {
     cookie: String,
@@ -519,7 +522,7 @@ backend_tests! {
             fields.extend(details.iter().map(|(k, v)| (*k, (*v).to_owned())));
             fields
         };
-        let attempts: Vec<(Option<&str>, Vec<(&str, String)>)> = vec![
+        let attempts: Vec<(Option<&str>, Fields)> = vec![
             (None, with(&form.form_token)),
             (Some(form.cookie.as_str()), with("")),
             (Some(form.cookie.as_str()), details.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()),
