@@ -693,7 +693,9 @@ backend_tests! {
         };
         let conversations = section("conversations");
         assert!(conversations.contains("<svg"), "{conversations}");
+        assert!(conversations.contains(&row("2026-W44", "0")), "an empty week shows as 0: {conversations}");
         assert!(conversations.contains(&row("2026-W47", "10")), "12 rounds to 10: {conversations}");
+        assert!(conversations.find("2026-W44") < conversations.find("2026-W47"), "in order");
         assert!(conversations.contains(&row("2026-W48", "&#60;8")) || conversations.contains(&row("2026-W48", "&lt;8")), "{conversations}");
         let searches = section("searches");
         assert!(searches.contains(&row("befriending", "10")), "four and four make eight, shown as 10: {searches}");

@@ -388,6 +388,35 @@ pub fn build_narrowed(
     let mut report = build(request, &narrowed)?;
     report.rows.retain(|row| row.event == event);
     report.totals.retain(|total| total.event == event);
+    // Over time, a period with nothing counted shows as 0 rather than
+    // not at all, unless months rolled up from days are mixed in.
+    let declared = counter::declared(event);
+    let whole = declared.is_some_and(|d| !d.monthly_only)
+        && keep.is_empty()
+        && report.rows.iter().all(|row| row.period.kind == request.by);
+    if whole {
+        let mut day = request.from;
+        while day <= request.to {
+            let (start, end) = period_of(request.by, day);
+            let label = label(request.by, start);
+            if !report.rows.iter().any(|row| row.period.label == label) {
+                report.rows.push(Row {
+                    period: Period {
+                        kind: request.by,
+                        label,
+                        first: start.max(request.from),
+                        last: end.min(request.to),
+                    },
+                    event: event.to_owned(),
+                    dimensions: Dimensions::default(),
+                    count: Shown::Zero,
+                });
+            }
+            let Some(next) = end.succ_opt() else { break };
+            day = next;
+        }
+        report.rows.sort_by_key(|row| row.period.first);
+    }
     Ok(report)
 }
 
