@@ -109,9 +109,12 @@ async fn listen(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> 
 /// What the web portal's handlers share.
 fn web_state(directory: Directory, settings: &Settings) -> crate::web::AppState {
     crate::web::AppState {
+        accounts: crate::accounts::Accounts::new(directory.database().clone()),
         directory,
         today: Arc::new(today_in_uk),
         https: settings.http.https,
+        limiter: Arc::new(crate::accounts::LoginLimiter::new()),
+        now: Arc::new(|| chrono::Utc::now().timestamp()),
     }
 }
 

@@ -44,11 +44,18 @@ fn today() -> NaiveDate {
 }
 
 fn app(directory: Directory) -> Router {
-    router(AppState {
+    router(state(directory, false))
+}
+
+fn state(directory: Directory, https: bool) -> AppState {
+    AppState {
+        accounts: signpost::accounts::Accounts::new(directory.database().clone()),
         directory,
         today: Arc::new(today),
-        https: false,
-    })
+        https,
+        limiter: Arc::new(signpost::accounts::LoginLimiter::new()),
+        now: Arc::new(|| 1_795_000_000),
+    }
 }
 
 /// Imports `tests/web/<file>`, published or left for review.
@@ -205,11 +212,7 @@ backend_tests! {
             // Served over plain HTTP here: no HSTS.
             assert_eq!(answer.header("strict-transport-security"), None, "{uri}");
         }
-        let over_https = router(AppState {
-            directory: db.directory().await,
-            today: Arc::new(today),
-            https: true,
-        });
+        let over_https = router(state(db.directory().await, true));
         for uri in ROUTES {
             let answer = get(&over_https, uri).await;
             assert_eq!(answer.header("strict-transport-security"), Some("max-age=31536000"), "{uri}");

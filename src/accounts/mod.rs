@@ -173,8 +173,9 @@ pub struct Account {
 pub struct Token(SecretString);
 
 impl Token {
-    /// 256 random bits, as 64 hex digits.
-    fn generate() -> Token {
+    /// 256 random bits, as 64 hex digits (also the web portal's
+    /// double-submit form cookie).
+    pub fn generate() -> Token {
         let mut bytes = [0u8; 32];
         OsRng.fill_bytes(&mut bytes);
         Token(SecretString::from(hex(&bytes)))

@@ -361,6 +361,65 @@ pub fn build(request: &ReportRequest, stored: &[StoredCount]) -> Result<Report, 
     })
 }
 
+/// The report for one event, with its dimensions narrowed to `keep`:
+/// counts that differ only in the other dimensions are added together
+/// exactly, and only then shown by the disclosure rule, so "searches by
+/// category" never adds up rounded or hidden figures. Events shown only
+/// by month stay so.
+pub fn build_narrowed(
+    request: &ReportRequest,
+    stored: &[StoredCount],
+    event: &str,
+    keep: &[&str],
+) -> Result<Report, StatsError> {
+    let mut narrowed = Vec::new();
+    for row in stored.iter().filter(|row| row.event == event) {
+        let dimensions = Dimensions::decode(&row.dimensions)
+            .map_err(|err| StatsError::Corrupt(err.to_string()))?;
+        let kept: BTreeMap<&str, &str> = dimensions
+            .iter()
+            .filter(|(name, _)| keep.contains(name))
+            .collect();
+        narrowed.push(StoredCount {
+            dimensions: serde_json::to_string(&kept).unwrap_or_else(|_| "{}".to_owned()),
+            ..row.clone()
+        });
+    }
+    let mut report = build(request, &narrowed)?;
+    report.rows.retain(|row| row.event == event);
+    report.totals.retain(|total| total.event == event);
+    // Over time, a period with nothing counted shows as 0 rather than
+    // not at all, unless months rolled up from days are mixed in.
+    let declared = counter::declared(event);
+    let whole = declared.is_some_and(|d| !d.monthly_only)
+        && keep.is_empty()
+        && report.rows.iter().all(|row| row.period.kind == request.by);
+    if whole {
+        let mut day = request.from;
+        while day <= request.to {
+            let (start, end) = period_of(request.by, day);
+            let label = label(request.by, start);
+            if !report.rows.iter().any(|row| row.period.label == label) {
+                report.rows.push(Row {
+                    period: Period {
+                        kind: request.by,
+                        label,
+                        first: start.max(request.from),
+                        last: end.min(request.to),
+                    },
+                    event: event.to_owned(),
+                    dimensions: Dimensions::default(),
+                    count: Shown::Zero,
+                });
+            }
+            let Some(next) = end.succ_opt() else { break };
+            day = next;
+        }
+        report.rows.sort_by_key(|row| row.period.first);
+    }
+    Ok(report)
+}
+
 /// The last day of `day`'s month.
 pub(crate) fn month_end(day: NaiveDate) -> NaiveDate {
     (month_start(day) + Months::new(1))

@@ -9,8 +9,10 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::accounts::AccountsError;
 use crate::database::DatabaseError;
 use crate::directory::DirectoryError;
+use crate::stats::StatsError;
 
 /// Why a request was not answered, by what the person asking does next.
 #[derive(Debug, thiserror::Error)]
@@ -22,12 +24,23 @@ pub enum HttpError {
     /// There is nothing here, or nothing people may see. 404.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The person is signed in but may not do this, or a form came without
+    /// its token. 403.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The accounts failed: try again later. 500, logged by kind only, as
+    /// some of its messages quote an email address.
+    #[error("the accounts failed")]
+    Accounts(#[from] AccountsError),
     /// The directory failed: try again later. 500, logged.
     #[error("the directory failed: {0}")]
     Directory(#[from] DirectoryError),
     /// The database does not answer: try again later. 503, logged.
     #[error("the database does not answer: {0}")]
     Unavailable(#[from] DatabaseError),
+    /// The usage counts could not be read: try again later. 500, logged.
+    #[error("the usage counts failed: {0}")]
+    Stats(#[from] StatsError),
     /// A page could not be written: a bug. 500, logged.
     #[error("a page could not be written: {0}")]
     Template(#[from] askama::Error),
@@ -41,8 +54,12 @@ impl HttpError {
         match self {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::NotFound(_) => StatusCode::NOT_FOUND,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            HttpError::Directory(_) | HttpError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Directory(_)
+            | HttpError::Template(_)
+            | HttpError::Accounts(_)
+            | HttpError::Stats(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -51,8 +68,24 @@ impl HttpError {
     pub fn public_message(&self) -> String {
         match self {
             HttpError::BadRequest(message) => message.clone(),
-            HttpError::NotFound(message) => (*message).to_owned(),
-            HttpError::Directory(_) | HttpError::Unavailable(_) | HttpError::Template(_) => {
+            HttpError::NotFound(message) | HttpError::Forbidden(message) => (*message).to_owned(),
+            HttpError::Accounts(err) => {
+                // Only the database's own error is safe to log whole.
+                match err {
+                    AccountsError::Database(cause) => {
+                        tracing::error!(error = %cause, "could not answer a web request: the accounts failed");
+                    }
+                    AccountsError::Open(cause) => {
+                        tracing::error!(error = %cause, "could not answer a web request: the accounts failed");
+                    }
+                    _ => tracing::error!("could not answer a web request: the accounts failed"),
+                }
+                OUR_FAULT.to_owned()
+            }
+            HttpError::Directory(_)
+            | HttpError::Unavailable(_)
+            | HttpError::Template(_)
+            | HttpError::Stats(_) => {
                 tracing::error!(error = %self, "could not answer a web request");
                 OUR_FAULT.to_owned()
             }
@@ -100,6 +133,7 @@ impl IntoResponse for PageError {
             section: "",
             heading: match status {
                 StatusCode::NOT_FOUND => "Page not found",
+                StatusCode::FORBIDDEN => "You cannot do that here",
                 StatusCode::BAD_REQUEST => "We could not read that request",
                 _ => "Sorry, something went wrong",
             },

@@ -6,6 +6,13 @@
 //!  GET /directory        browse and search     pages::directory
 //!  GET /services         HSDS page of services open_data::list     (CORS *)
 //!  GET /services/{id}    one HSDS service      open_data::one      (CORS *)
+//!  GET/POST /setup/{token}  choose a password   account::setup_form, setup
+//!  GET/POST /sign-in      sign in               account::sign_in_form, sign_in
+//!  POST /sign-out         sign out              account::sign_out   (signed in)
+//!  GET /account           who is signed in      account::account    (signed in)
+//!  GET /staff/stats       usage dashboard       staff::stats_page   (staff)
+//!  GET /staff/stats.csv   its figures as CSV    staff::stats_csv    (staff)
+//!  GET/POST /staff/invite an organisation's link staff::invite_form, invite (staff)
 //!  GET /healthz          200 if the database answers, else 503
 //!  GET /style.css        the one style sheet
 //!  anything else         404 page
@@ -20,11 +27,16 @@
 //! ([`security_headers`]). Nothing about a request is logged: no request
 //! log, no addresses, no paths, no query strings (`search` is typed by the
 //! public); a failure is logged by its cause only ([`error`]). No page
-//! loads anything from another site or needs JavaScript.
+//! loads anything from another site or needs JavaScript. Pages behind a
+//! sign-in take an extractor from [`account`] ([`account::SignedIn`],
+//! [`account::Staff`], [`account::Organisation`]), and every POST form is
+//! checked for its token before anything changes.
 
+pub mod account;
 pub mod error;
 pub mod open_data;
 pub mod pages;
+pub mod staff;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,9 +47,10 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::NaiveDate;
 
+use crate::accounts::{Accounts, LoginLimiter};
 use crate::directory::Directory;
 
 /// What every request handler shares.
@@ -50,7 +63,15 @@ pub struct AppState {
     pub today: Arc<dyn Fn() -> NaiveDate + Send + Sync>,
     /// People reach the portal over HTTPS, so browsers may be told to use
     /// nothing else (`http.https`).
+    /// Also marks the cookies `Secure`.
     pub https: bool,
+    /// Staff and organisation accounts, and their sessions.
+    pub accounts: Accounts,
+    /// Failed sign-ins per address, shared by every request.
+    pub limiter: Arc<LoginLimiter>,
+    /// Seconds since 1970 UTC, which decides when sessions, setup links
+    /// and sign-in pauses end; passed in so tests can move it.
+    pub now: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
 
 /// The policy for everything the portal serves: its own resources only,
@@ -73,6 +94,19 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/directory", get(pages::directory))
+        .route(
+            "/setup/{token}",
+            get(account::setup_form).post(account::setup),
+        )
+        .route(
+            "/sign-in",
+            get(account::sign_in_form).post(account::sign_in),
+        )
+        .route("/sign-out", post(account::sign_out))
+        .route("/account", get(account::account))
+        .route("/staff/stats", get(staff::stats_page))
+        .route("/staff/stats.csv", get(staff::stats_csv))
+        .route("/staff/invite", get(staff::invite_form).post(staff::invite))
         .route("/healthz", get(healthz))
         .route("/style.css", get(pages::stylesheet))
         .merge(open_data)

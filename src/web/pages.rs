@@ -139,7 +139,7 @@ pub async fn directory(
 }
 
 /// An error message as a sentence: capital first, full stop last.
-fn sentence(message: &str) -> String {
+pub(super) fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     let mut text: String = match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

@@ -1,0 +1,861 @@
+//! The portal behind a sign-in, in process (`router(state).oneshot`) on
+//! both backends: setup links, signing in and out, the session cookie,
+//! form tokens, the sign-in pause, who may see which page, and escaping.
+//!
+//! The clock is an `AtomicI64` the tests move; nothing waits.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use chrono::NaiveDate;
+use common::TestDatabase;
+use http_body_util::BodyExt;
+use signpost::accounts::{Account, Accounts, Email, LoginLimiter, Password};
+use signpost::database::Database;
+use signpost::directory::WriteOptions;
+use signpost::directory::import::{self, ImportOptions};
+use signpost::search::{Category, When};
+use signpost::stats::counter::{CoarseArea, SearchKind};
+use signpost::stats::{Channel, Counted, Counter, Store, Tally};
+use signpost::web::account::WRONG_DETAILS;
+use signpost::web::{AppState, CONTENT_SECURITY_POLICY, router};
+use tower::ServiceExt;
+
+/// Tuesday 24 November 2026, about noon UTC.
+const NOW: i64 = 1_795_521_600;
+const STAFF_EMAIL: &str = "staff@signpost.example";
+const ORGANISATION_EMAIL: &str = "hello@walkers.example";
+/// The walking group's organisation in `tests/web/directory.json`.
+const ORGANISATION: &str = "5e1f0000-0000-4000-8000-0000000000a1";
+const PASSWORD: &str = "a long enough passphrase";
+const SCRIPT_EMAIL: &str = "<script>alert(1)</script>@evil.example";
+
+fn today() -> NaiveDate {
+    "2026-11-24".parse().unwrap()
+}
+
+/// The portal, its accounts and the clock its handlers read.
+struct Portal {
+    app: Router,
+    accounts: Accounts,
+    clock: Arc<AtomicI64>,
+    database: Database,
+}
+
+impl Portal {
+    async fn new(db: &TestDatabase, https: bool) -> Portal {
+        let directory = db.directory().await;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/directory.json");
+        let options = ImportOptions {
+            source: "directory".to_owned(),
+            ..ImportOptions::default()
+        };
+        let (_, parsed) = import::read(&path, &options, today()).expect("the fixture reads");
+        let write = WriteOptions {
+            publish: true,
+            ..WriteOptions::new(today())
+        };
+        directory
+            .write(&parsed.batch, &write)
+            .await
+            .expect("the fixture writes");
+        let accounts = Accounts::new(directory.database().clone());
+        let database = directory.database().clone();
+        let clock = Arc::new(AtomicI64::new(NOW));
+        let read = clock.clone();
+        let app = router(AppState {
+            accounts: accounts.clone(),
+            directory,
+            today: Arc::new(today),
+            https,
+            limiter: Arc::new(LoginLimiter::new()),
+            now: Arc::new(move || read.load(Ordering::SeqCst)),
+        });
+        Portal {
+            app,
+            accounts,
+            clock,
+            database,
+        }
+    }
+
+    /// Stores `counter` on `day` as `conversations` conversations would.
+    async fn count(&self, day: &str, counter: Counter, conversations: u64) {
+        let day: NaiveDate = day.parse().unwrap();
+        let tally = Tally::new(move || day);
+        for _ in 0..conversations {
+            tally.record(&mut Counted::default(), [counter.clone()]);
+        }
+        tally
+            .flush(&Store::new(self.database.clone()))
+            .await
+            .expect("the counts are written");
+    }
+
+    /// Staff signed in, with usage counted over two weeks of November.
+    async fn with_usage(&self) -> Visitor {
+        self.staff(STAFF_EMAIL).await;
+        let started = Counter::ConversationStarted {
+            channel: Channel::Console,
+        };
+        self.count("2026-11-17", started.clone(), 12).await;
+        self.count("2026-11-23", started, 3).await;
+        let search = |area: CoarseArea, category: Category| SearchKind {
+            category: Some(category),
+            area,
+            when: When::Any,
+        };
+        let huddersfield = || CoarseArea::Listed("Huddersfield".to_owned());
+        // Four and four: each hidden alone, ten once added up exactly.
+        self.count(
+            "2026-11-18",
+            Counter::SearchMade(search(huddersfield(), Category::Befriending)),
+            4,
+        )
+        .await;
+        self.count(
+            "2026-11-18",
+            Counter::SearchMade(search(CoarseArea::Typed, Category::Befriending)),
+            4,
+        )
+        .await;
+        self.count(
+            "2026-11-18",
+            Counter::SearchMade(search(huddersfield(), Category::Carers)),
+            23,
+        )
+        .await;
+        self.count(
+            "2026-11-19",
+            Counter::NoResults(search(huddersfield(), Category::Carers)),
+            2,
+        )
+        .await;
+        self.count("2026-11-24", Counter::UrgentHelpShown, 9).await;
+        self.signed_in(STAFF_EMAIL).await
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    fn advance(&self, seconds: i64) {
+        self.clock.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    /// A staff account with a password.
+    async fn staff(&self, email: &str) -> Account {
+        let invitation = self
+            .accounts
+            .add_staff(&Email::parse(email).unwrap(), self.now())
+            .await
+            .unwrap();
+        self.accounts
+            .set_password(&invitation.token, password(), self.now())
+            .await
+            .unwrap()
+    }
+
+    /// An organisation's account with a password, invited by `staff`.
+    async fn organisation(&self, staff: &Account) -> Account {
+        let invitation = self
+            .accounts
+            .invite_organisation(
+                staff,
+                &Email::parse(ORGANISATION_EMAIL).unwrap(),
+                ORGANISATION,
+                self.now(),
+            )
+            .await
+            .unwrap();
+        self.accounts
+            .set_password(&invitation.token, password(), self.now())
+            .await
+            .unwrap()
+    }
+
+    /// A signed-in visitor: their cookie and their forms' token.
+    async fn signed_in(&self, email: &str) -> Visitor {
+        let (_, token) = self
+            .accounts
+            .sign_in(&Email::parse(email).unwrap(), password(), self.now())
+            .await
+            .unwrap()
+            .expect("the account signs in");
+        Visitor {
+            cookie: format!("signpost_session={}", token.reveal()),
+            form_token: token.form_token(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let body = if method == Method::POST {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            let mut encoded = url::form_urlencoded::Serializer::new(String::new());
+            for (name, value) in form {
+                encoded.append_pair(name, value);
+            }
+            Body::from(encoded.finish())
+        } else {
+            Body::empty()
+        };
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    /// A POST as a browser at http://signpost.test sends it.
+    async fn send_with_host(&self, uri: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
+        let mut encoded = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form {
+            encoded.append_pair(name, value);
+        }
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::HOST, "signpost.test")
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(encoded.finish()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&self, uri: &str, cookie: Option<&str>) -> Answer {
+        self.send(Method::GET, uri, cookie, &[]).await
+    }
+
+    async fn post(&self, uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+        self.send(Method::POST, uri, cookie, form).await
+    }
+
+    /// The sign-in form as a browser gets it: its cookie and its token.
+    async fn sign_in_form(&self) -> Visitor {
+        let answer = self.get("/sign-in", None).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let set = answer.cookie("signpost_form").expect("a form cookie");
+        Visitor {
+            cookie: set.split(';').next().unwrap().to_owned(),
+            form_token: answer.hidden_form_token(),
+        }
+    }
+
+    /// Fills in and sends the sign-in form.
+    async fn sign_in(&self, email: &str, password: &str) -> Answer {
+        let form = self.sign_in_form().await;
+        self.post(
+            "/sign-in",
+            Some(&form.cookie),
+            &[
+                ("form_token", &form.form_token),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}
+
+/// The part of a dashboard page about one chart.
+fn section_of(body: &str, id: &str) -> String {
+    let start = body.find(&format!(r#"<h2 id="{id}-heading">"#)).expect(id);
+    let rest = &body[start..];
+    rest[..rest.find("</section>").unwrap()].to_owned()
+}
+
+fn password() -> Password {
+    Password::parse(PASSWORD).unwrap()
+}
+
+/// A form's fields, as names and values.
+type Fields = Vec<(&'static str, String)>;
+
+/// What a browser holds: a cookie, and the token its forms carry.
+struct Visitor {
+    cookie: String,
+    form_token: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// The `Set-Cookie` for `name`, whole.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    fn session_cookie(&self) -> String {
+        let set = self.cookie("signpost_session").expect("a session cookie");
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    fn hidden_form_token(&self) -> String {
+        let (_, rest) = self
+            .body
+            .split_once(r#"name="form_token" value=""#)
+            .expect("a form token in the page");
+        rest.split('"').next().unwrap().to_owned()
+    }
+
+    fn has_security_headers(&self) {
+        assert_eq!(
+            self.header("content-security-policy"),
+            Some(CONTENT_SECURITY_POLICY)
+        );
+        assert_eq!(self.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(self.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(self.header("x-frame-options"), Some("DENY"));
+    }
+}
+
+backend_tests! {
+    async fn each_page_answers_anonymous_staff_and_organisations_as_their_role_allows(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let staff = portal.staff(STAFF_EMAIL).await;
+        portal.organisation(&staff).await;
+        let staff = portal.signed_in(STAFF_EMAIL).await;
+        let organisation = portal.signed_in(ORGANISATION_EMAIL).await;
+
+        for uri in ["/account", "/staff/stats", "/staff/stats.csv", "/staff/invite"] {
+            let answer = portal.get(uri, None).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{uri}");
+            assert_eq!(answer.header("location"), Some("/sign-in"), "{uri}");
+            answer.has_security_headers();
+        }
+        let answer = portal.post("/staff/invite", None, &[]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let answer = portal
+            .post("/staff/invite", Some(&organisation.cookie), &[("form_token", &organisation.form_token)])
+            .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        for uri in ["/staff/stats", "/staff/stats.csv", "/staff/invite"] {
+            let answer = portal.get(uri, Some(&organisation.cookie)).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(answer.body.contains("This page is for Signpost staff"), "{}", answer.body);
+            answer.has_security_headers();
+            let answer = portal.get(uri, Some(&staff.cookie)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{uri}");
+            answer.has_security_headers();
+        }
+        let answer = portal.post("/sign-out", None, &[]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(answer.header("location"), Some("/sign-in"));
+        let answer = portal.get("/account", Some("signpost_session=made-up")).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+
+        let answer = portal.get("/account", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.contains(STAFF_EMAIL), "{}", answer.body);
+        assert!(answer.body.contains("This is a staff account"), "{}", answer.body);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+        answer.has_security_headers();
+
+        let answer = portal.get("/account", Some(&organisation.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.contains(ORGANISATION_EMAIL), "{}", answer.body);
+        assert!(answer.body.contains(ORGANISATION), "{}", answer.body);
+        assert!(!answer.body.contains("staff account"), "{}", answer.body);
+
+        for uri in ["/sign-in", "/setup/0123"] {
+            let answer = portal.get(uri, None).await;
+            answer.has_security_headers();
+        }
+    }
+
+    async fn signing_in_sets_a_strict_http_only_session_cookie_and_opens_the_account(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        let form = portal.sign_in_form().await;
+        let answer = portal.get("/sign-in", None).await;
+        let set = answer.cookie("signpost_form").unwrap();
+        assert!(set.contains("HttpOnly; SameSite=Strict; Path=/sign-in"), "{set}");
+        assert!(!set.contains("Secure"), "{set}");
+        answer.has_security_headers();
+
+        let answer = portal
+            .post(
+                "/sign-in",
+                Some(&form.cookie),
+                &[
+                    ("form_token", &form.form_token),
+                    ("email", "  Staff@Signpost.EXAMPLE "),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/account"));
+        let set = answer.cookie("signpost_session").unwrap();
+        assert!(
+            set.ends_with("; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200"),
+            "plain HTTP, so not Secure: {set}"
+        );
+        let form_cookie = answer.cookie("signpost_form").unwrap();
+        assert!(form_cookie.contains("Max-Age=0"), "{form_cookie}");
+
+        let account = portal.get("/account", Some(&answer.session_cookie())).await;
+        assert_eq!(account.status, StatusCode::OK);
+        assert!(account.body.contains(STAFF_EMAIL));
+    }
+
+    async fn cookies_are_secure_when_the_portal_is_served_over_https(db: TestDatabase) {
+        let portal = Portal::new(&db, true).await;
+        portal.staff(STAFF_EMAIL).await;
+        let answer = portal.get("/sign-in", None).await;
+        assert!(answer.cookie("signpost_form").unwrap().ends_with("; Secure"));
+        let answer = portal.sign_in(STAFF_EMAIL, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let set = answer.cookie("signpost_session").unwrap();
+        assert!(set.ends_with("; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200; Secure"), "{set}");
+        assert_eq!(answer.header("strict-transport-security"), Some("max-age=31536000"));
+    }
+
+    async fn a_wrong_password_and_an_unknown_address_get_the_same_message(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        let wrong_password = portal.sign_in(STAFF_EMAIL, "not the right passphrase").await;
+        let unknown = portal.sign_in("nobody@signpost.example", PASSWORD).await;
+        let not_an_address = portal.sign_in("nobody", PASSWORD).await;
+        for answer in [&wrong_password, &unknown, &not_an_address] {
+            assert_eq!(answer.status, StatusCode::OK);
+            assert!(answer.body.contains(WRONG_DETAILS), "{}", answer.body);
+            assert!(answer.cookie("signpost_session").is_none());
+            assert!(answer.body.contains("<title>Error: Sign in"), "{}", answer.body);
+        }
+        let without_address = |answer: &Answer, email: &str| {
+            let token = answer.hidden_form_token();
+            answer.body.replace(email, "").replace(&token, "")
+        };
+        assert_eq!(
+            without_address(&wrong_password, STAFF_EMAIL),
+            without_address(&unknown, "nobody@signpost.example")
+        );
+        let blank = portal.sign_in("", "").await;
+        assert_eq!(blank.status, StatusCode::BAD_REQUEST);
+        assert!(blank.body.contains(r#"aria-invalid="true" aria-describedby="email-error""#), "{}", blank.body);
+        assert!(blank.body.contains(r#"id="email-error">Enter your email address."#), "{}", blank.body);
+        assert!(blank.body.contains(r#"id="password-error">Enter your password."#), "{}", blank.body);
+    }
+
+    async fn after_five_failures_signing_in_pauses_and_says_for_how_long(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        for _ in 0..5 {
+            let answer = portal.sign_in(STAFF_EMAIL, "not the right passphrase").await;
+            assert_eq!(answer.status, StatusCode::OK);
+            assert!(answer.body.contains(WRONG_DETAILS));
+        }
+        portal.advance(60);
+        let answer = portal.sign_in(STAFF_EMAIL, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{}", answer.body);
+        assert!(answer.body.contains("please try again in 14 minutes"), "{}", answer.body);
+        assert_eq!(answer.header("retry-after"), Some("840"));
+        assert!(answer.cookie("signpost_session").is_none());
+        answer.has_security_headers();
+        // The same pause whatever the case of the address.
+        let answer = portal.sign_in("STAFF@signpost.example", PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+        // Other addresses are not paused.
+        let answer = portal.sign_in("someone@signpost.example", PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::OK);
+
+        portal.advance(14 * 60);
+        let answer = portal.sign_in(STAFF_EMAIL, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    }
+
+    async fn a_sign_in_without_or_with_a_wrong_form_token_is_refused_and_signs_nobody_in(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        let form = portal.sign_in_form().await;
+        let other = portal.sign_in_form().await;
+        let details = [("email", STAFF_EMAIL), ("password", PASSWORD)];
+        let with = |token: &str| {
+            let mut fields = vec![("form_token", token.to_owned())];
+            fields.extend(details.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            fields
+        };
+        let attempts: Vec<(Option<&str>, Fields)> = vec![
+            (None, with(&form.form_token)),
+            (Some(form.cookie.as_str()), with("")),
+            (Some(form.cookie.as_str()), details.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()),
+            (Some(form.cookie.as_str()), with(&other.form_token)),
+            (Some(other.cookie.as_str()), with(&form.form_token)),
+            (Some("signpost_form="), with(&form.form_token)),
+        ];
+        for (cookie, fields) in attempts {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let answer = portal.post("/sign-in", cookie, &fields).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{cookie:?} {fields:?}");
+            assert!(answer.body.contains("reload the page and try again"), "{}", answer.body);
+            assert!(answer.cookie("signpost_session").is_none());
+            answer.has_security_headers();
+        }
+        // Refusals are not failures: the address is not paused.
+        let answer = portal.sign_in(STAFF_EMAIL, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    }
+
+    async fn a_setup_link_sets_a_password_once_and_signs_the_person_in(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let invitation = portal
+            .accounts
+            .add_staff(&Email::parse(STAFF_EMAIL).unwrap(), NOW)
+            .await
+            .unwrap();
+        let uri = format!("/setup/{}", invitation.token.reveal());
+        let form = portal.get(&uri, None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        assert!(form.body.contains("<h1>Choose a password</h1>"), "{}", form.body);
+        assert!(form.body.contains(r#"<label for="password">"#));
+        assert_eq!(form.header("cache-control"), Some("no-store"));
+        form.has_security_headers();
+        let token = form.hidden_form_token();
+
+        let answer = portal.post(&uri, None, &[("form_token", &token), ("password", PASSWORD)]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/account"));
+        let account = portal.get("/account", Some(&answer.session_cookie())).await;
+        assert!(account.body.contains(STAFF_EMAIL));
+
+        for again in [
+            portal.get(&uri, None).await,
+            portal.post(&uri, None, &[("form_token", &token), ("password", "another long passphrase")]).await,
+        ] {
+            assert_eq!(again.status, StatusCode::NOT_FOUND);
+            assert!(again.body.contains("This link has expired or been used"), "{}", again.body);
+            assert!(again.body.contains("ask Signpost staff for a new one"), "{}", again.body);
+            assert!(again.cookie("signpost_session").is_none());
+        }
+        // The first password stands.
+        let answer = portal.sign_in(STAFF_EMAIL, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let answer = portal.sign_in(STAFF_EMAIL, "another long passphrase").await;
+        assert!(answer.body.contains(WRONG_DETAILS));
+    }
+
+    async fn a_setup_form_without_its_token_or_with_a_weak_password_changes_nothing(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let invitation = portal
+            .accounts
+            .add_staff(&Email::parse(STAFF_EMAIL).unwrap(), NOW)
+            .await
+            .unwrap();
+        let uri = format!("/setup/{}", invitation.token.reveal());
+        for fields in [
+            vec![("password", PASSWORD)],
+            vec![("form_token", "0000"), ("password", PASSWORD)],
+            vec![("form_token", invitation.token.reveal()), ("password", PASSWORD)],
+        ] {
+            let answer = portal.post(&uri, None, &fields).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{fields:?}");
+            assert!(answer.cookie("signpost_session").is_none());
+        }
+        let token = invitation.token.form_token();
+        let answer = portal.post(&uri, None, &[("form_token", &token), ("password", "hunter2")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("<title>Error: Choose a password"), "{}", answer.body);
+        assert!(
+            answer.body.contains(r#"aria-describedby="password-hint password-error" aria-invalid="true""#),
+            "{}",
+            answer.body
+        );
+        assert!(answer.body.contains(r#"id="password-error">The password is too short: use at least 12 characters"#), "{}", answer.body);
+        assert!(portal.accounts.link_is_valid(&invitation.token, NOW).await.unwrap());
+        let answer = portal.sign_in(STAFF_EMAIL, PASSWORD).await;
+        assert!(answer.body.contains(WRONG_DETAILS), "no password was set");
+    }
+
+    async fn an_expired_setup_link_gets_a_kind_page(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let invitation = portal
+            .accounts
+            .add_staff(&Email::parse(STAFF_EMAIL).unwrap(), NOW)
+            .await
+            .unwrap();
+        portal.advance(73 * 3600);
+        let answer = portal.get(&format!("/setup/{}", invitation.token.reveal()), None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+        assert!(answer.body.contains("<h1>This link has expired or been used</h1>"), "{}", answer.body);
+        let answer = portal.get("/setup/not-a-link", None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+        assert!(!answer.body.contains("not-a-link"));
+    }
+
+    async fn signing_out_ends_the_session_and_needs_its_form_token(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        let visitor = portal.signed_in(STAFF_EMAIL).await;
+        let account = portal.get("/account", Some(&visitor.cookie)).await;
+        assert_eq!(account.hidden_form_token(), visitor.form_token);
+
+        for token in ["", "0000"] {
+            let answer = portal.post("/sign-out", Some(&visitor.cookie), &[("form_token", token)]).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN);
+            let still = portal.get("/account", Some(&visitor.cookie)).await;
+            assert_eq!(still.status, StatusCode::OK, "the session goes on");
+        }
+        let answer = portal
+            .post("/sign-out", Some(&visitor.cookie), &[("form_token", &visitor.form_token)])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(answer.header("location"), Some("/sign-in"));
+        let set = answer.cookie("signpost_session").unwrap();
+        assert!(set.starts_with("signpost_session=;") && set.contains("Max-Age=0"), "{set}");
+        let after = portal.get("/account", Some(&visitor.cookie)).await;
+        assert_eq!(after.status, StatusCode::SEE_OTHER, "the old cookie no longer works");
+    }
+
+    async fn a_session_ends_after_twelve_hours(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        let visitor = portal.signed_in(STAFF_EMAIL).await;
+        portal.advance(12 * 3600 - 1);
+        assert_eq!(portal.get("/account", Some(&visitor.cookie)).await.status, StatusCode::OK);
+        portal.advance(2);
+        assert_eq!(portal.get("/account", Some(&visitor.cookie)).await.status, StatusCode::SEE_OTHER);
+    }
+
+    async fn html_or_script_in_an_email_address_comes_out_escaped(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let answer = portal.sign_in(SCRIPT_EMAIL, PASSWORD).await;
+        assert!(!answer.body.contains("<script>"), "{}", answer.body);
+        assert!(answer.body.contains("&#60;script&#62;") || answer.body.contains("&lt;script&gt;"), "{}", answer.body);
+
+        portal.staff(SCRIPT_EMAIL).await;
+        let visitor = portal.signed_in(SCRIPT_EMAIL).await;
+        let account = portal.get("/account", Some(&visitor.cookie)).await;
+        assert_eq!(account.status, StatusCode::OK);
+        assert!(!account.body.contains("<script>"), "{}", account.body);
+    }
+
+    async fn the_dashboard_shows_only_hidden_or_rounded_figures_with_a_table_for_each_chart(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let staff = portal.with_usage().await;
+        // The defaults: the last 30 days, by week.
+        let answer = portal.get("/staff/stats", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(answer.body.contains("From 2026-10-26 to 2026-11-24, by week."), "{}", answer.body);
+        assert!(answer.body.contains(r#"<option value="week" selected>"#));
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+        answer.has_security_headers();
+
+        let section = |id: &str| section_of(&answer.body, id);
+        let row = |label: &str, shown: &str| {
+            format!(r#"<tr><th scope="row">{label}</th><td class="number">{shown}</td></tr>"#)
+        };
+        let conversations = section("conversations");
+        assert!(conversations.contains("<svg"), "{conversations}");
+        assert!(conversations.contains(&row("2026-W44", "0")), "an empty week shows as 0: {conversations}");
+        assert!(conversations.contains(&row("2026-W47", "10")), "12 rounds to 10: {conversations}");
+        assert!(conversations.find("2026-W44") < conversations.find("2026-W47"), "in order");
+        assert!(conversations.contains(&row("2026-W48", "&#60;8")) || conversations.contains(&row("2026-W48", "&lt;8")), "{conversations}");
+        let searches = section("searches");
+        assert!(searches.contains(&row("befriending", "10")), "four and four make eight, shown as 10: {searches}");
+        assert!(searches.contains(&row("carers", "25")), "{searches}");
+        let gaps = section("no-results");
+        assert!(gaps.contains("Huddersfield, carers"), "{gaps}");
+        let urgent = section("urgent-help");
+        assert!(urgent.contains(&row("2026-10", "0")), "{urgent}");
+        assert!(urgent.contains(&row("2026-11", "10")), "{urgent}");
+        for exact in [">12<", ">3<", ">4<", ">8<", ">23<", ">2<", ">9<"] {
+            assert!(!answer.body.contains(exact), "an exact count {exact} is shown");
+        }
+        assert!(answer.body.contains("/staff/stats.csv?from=2026-10-26&#38;to=2026-11-24&#38;by=week")
+            || answer.body.contains("/staff/stats.csv?from=2026-10-26&amp;to=2026-11-24&amp;by=week"), "{}", answer.body);
+
+        // By day, urgent help is still by month only.
+        let answer = portal.get("/staff/stats?from=2026-11-20&to=2026-11-24&by=day", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let urgent = section_of(&answer.body, "urgent-help");
+        assert!(urgent.contains(&row("2026-11", "10")), "{urgent}");
+        assert!(!urgent.contains("2026-11-24"), "{urgent}");
+        let conversations = section_of(&answer.body, "conversations");
+        assert!(conversations.contains("2026-11-23"), "{conversations}");
+    }
+
+    async fn the_dashboard_explains_dates_and_groupings_it_cannot_read(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let staff = portal.with_usage().await;
+        let answer = portal.get("/staff/stats?from=last+week&to=2026-11-01&by=year", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("<title>Error: How Signpost is used"), "{}", answer.body);
+        assert!(answer.body.contains(r#"id="from-error">Enter the first day as a date, such as 2026-11-01."#), "{}", answer.body);
+        assert!(answer.body.contains(r#"aria-describedby="from-hint from-error" aria-invalid="true""#), "{}", answer.body);
+        assert!(answer.body.contains(r#"id="by-error">Choose day, week or month."#), "{}", answer.body);
+        assert!(answer.body.contains(r#"value="last week""#), "what was typed is shown again");
+        assert!(!answer.body.contains("<svg"));
+        let answer = portal.get("/staff/stats?from=2026-11-20&to=2026-11-01", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("The last day must be on or after the first day."), "{}", answer.body);
+        let answer = portal.get("/staff/stats.csv?by=fortnight", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    }
+
+    async fn the_figures_download_as_csv_with_nothing_exact(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let staff = portal.with_usage().await;
+        let answer = portal.get("/staff/stats.csv?from=2026-11-01&to=2026-11-30&by=week", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.header("content-type"), Some("text/csv; charset=utf-8"));
+        assert_eq!(
+            answer.header("content-disposition"),
+            Some(r#"attachment; filename="signpost-usage-2026-11-01-to-2026-11-30.csv""#)
+        );
+        answer.has_security_headers();
+        let mut lines = answer.body.lines();
+        assert!(lines.next().unwrap().starts_with("section,period,from,to,event,"), "{}", answer.body);
+        assert!(answer.body.contains("period,2026-W47,2026-11-16,2026-11-22,conversation_started,"), "{}", answer.body);
+        assert!(answer.body.lines().any(|line| line.ends_with(",,<8")), "{}", answer.body);
+        for line in answer.body.lines().skip(1) {
+            let shown = line.rsplit(',').next().unwrap();
+            assert!(shown == "<8" || shown.parse::<u64>().unwrap() % 5 == 0, "{line}");
+        }
+        let urgent: Vec<&str> = answer
+            .body
+            .lines()
+            .filter(|line| line.starts_with("period,") && line.contains(",urgent_help_shown,"))
+            .collect();
+        assert_eq!(urgent, ["period,2026-11,2026-11-01,2026-11-30,urgent_help_shown,,,,,,,,,,10,10"], "by month only");
+    }
+
+    async fn staff_invite_an_organisation_and_see_its_one_time_link(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        let staff = portal.signed_in(STAFF_EMAIL).await;
+        let form = portal.get("/staff/invite", Some(&staff.cookie)).await;
+        assert_eq!(form.status, StatusCode::OK);
+        assert!(form.body.contains(&format!(r#"<option value="{ORGANISATION}">"#)), "{}", form.body);
+        assert_eq!(form.hidden_form_token(), staff.form_token);
+
+        let answer = portal
+            .send_with_host(
+                "/staff/invite",
+                &staff.cookie,
+                &[("form_token", &staff.form_token), ("organisation", ORGANISATION), ("email", ORGANISATION_EMAIL)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+        answer.has_security_headers();
+        let (_, rest) = answer.body.split_once(r#"value="http://signpost.test/setup/"#).expect("the link");
+        let token: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        assert_eq!(token.len(), 64);
+        let setup = portal.get(&format!("/setup/{token}"), None).await;
+        assert_eq!(setup.status, StatusCode::OK, "the link works");
+        let done = portal
+            .post(&format!("/setup/{token}"), None, &[("form_token", &setup.hidden_form_token()), ("password", PASSWORD)])
+            .await;
+        let account = portal.get("/account", Some(&done.session_cookie())).await;
+        assert!(account.body.contains(ORGANISATION), "{}", account.body);
+    }
+
+    async fn an_invitation_without_its_form_token_or_with_bad_fields_makes_no_account(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        portal.staff(STAFF_EMAIL).await;
+        let staff = portal.signed_in(STAFF_EMAIL).await;
+        let before = portal.accounts.audit(None, 100).await.unwrap().len();
+        for token in ["", "0000"] {
+            let answer = portal
+                .post(
+                    "/staff/invite",
+                    Some(&staff.cookie),
+                    &[("form_token", token), ("organisation", ORGANISATION), ("email", ORGANISATION_EMAIL)],
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        }
+        let answer = portal
+            .post(
+                "/staff/invite",
+                Some(&staff.cookie),
+                &[("form_token", &staff.form_token), ("organisation", "not-an-organisation"), ("email", "not an address")],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains(r#"id="organisation-error">Choose the organisation from the list."#), "{}", answer.body);
+        assert!(answer.body.contains(r#"aria-invalid="true" aria-describedby="email-error""#), "{}", answer.body);
+        assert!(answer.body.contains(r#"value="not an address""#));
+        assert_eq!(portal.accounts.audit(None, 100).await.unwrap().len(), before, "nothing changed");
+        assert!(portal.accounts.sign_in(&Email::parse(ORGANISATION_EMAIL).unwrap(), password(), NOW).await.unwrap().is_none());
+    }
+
+    async fn html_or_script_in_an_organisation_name_or_invited_address_comes_out_escaped(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let directory = signpost::directory::Directory::open(&db.url).await.unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/hostile.json");
+        let options = ImportOptions {
+            source: "hostile".to_owned(),
+            ..ImportOptions::default()
+        };
+        let (_, mut parsed) = import::read(&path, &options, today()).unwrap();
+        parsed.batch.organizations[0].name = "<img src=x onerror=alert(1)> <script>alert(1)</script>".to_owned();
+        let write = WriteOptions {
+            publish: true,
+            ..WriteOptions::new(today())
+        };
+        directory.write(&parsed.batch, &write).await.unwrap();
+        portal.staff(STAFF_EMAIL).await;
+        let staff = portal.signed_in(STAFF_EMAIL).await;
+        let form = portal.get("/staff/invite", Some(&staff.cookie)).await;
+        assert!(!form.body.contains("<script>") && !form.body.contains("<img"), "{}", form.body);
+        assert!(form.body.contains("script&#62;alert(1)") || form.body.contains("script&gt;alert(1)"), "{}", form.body);
+        let organisation = &parsed.batch.organizations[0].id;
+        let answer = portal
+            .post(
+                "/staff/invite",
+                Some(&staff.cookie),
+                &[("form_token", &staff.form_token), ("organisation", organisation), ("email", SCRIPT_EMAIL)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(!answer.body.contains("<script>") && !answer.body.contains("<img"), "{}", answer.body);
+    }
+}
