@@ -110,6 +110,7 @@ async fn listen(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> 
 fn web_state(directory: Directory, settings: &Settings) -> crate::web::AppState {
     crate::web::AppState {
         accounts: crate::accounts::Accounts::new(directory.database().clone()),
+        moderation: crate::moderation::Moderation::new(directory.database().clone()),
         directory,
         today: Arc::new(today_in_uk),
         https: settings.http.https,

@@ -18,8 +18,9 @@ use common::TestDatabase;
 use http_body_util::BodyExt;
 use signpost::accounts::{Account, Accounts, Email, LoginLimiter, Password};
 use signpost::database::Database;
-use signpost::directory::WriteOptions;
 use signpost::directory::import::{self, ImportOptions};
+use signpost::directory::{Directory, SearchQuery, WriteOptions};
+use signpost::moderation::{Moderation, Proposal};
 use signpost::search::{Category, When};
 use signpost::stats::counter::{CoarseArea, SearchKind};
 use signpost::stats::{Channel, Counted, Counter, Store, Tally};
@@ -46,6 +47,8 @@ struct Portal {
     accounts: Accounts,
     clock: Arc<AtomicI64>,
     database: Database,
+    directory: Directory,
+    moderation: Moderation,
 }
 
 impl Portal {
@@ -69,9 +72,11 @@ impl Portal {
         let database = directory.database().clone();
         let clock = Arc::new(AtomicI64::new(NOW));
         let read = clock.clone();
+        let moderation = Moderation::new(database.clone());
         let app = router(AppState {
             accounts: accounts.clone(),
-            directory,
+            moderation: moderation.clone(),
+            directory: directory.clone(),
             today: Arc::new(today),
             https,
             limiter: Arc::new(LoginLimiter::new()),
@@ -82,6 +87,8 @@ impl Portal {
             accounts,
             clock,
             database,
+            directory,
+            moderation,
         }
     }
 
@@ -289,6 +296,79 @@ impl Portal {
         )
         .await
     }
+}
+
+/// A new listing the walking group's organisation proposes, named `name`.
+fn coffee_morning(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": "6a1f0000-0000-4000-8000-000000000101",
+        "name": name,
+        "description": "Tea, coffee and a chat, every Friday.",
+        "status": "active",
+        "organization_id": ORGANISATION,
+        "service_at_locations": [{
+            "id": "6a1f0000-0000-4000-8000-000000000102",
+            "location": {
+                "id": "6a1f0000-0000-4000-8000-000000000103",
+                "name": "Marsden Mechanics Hall",
+                "location_type": "physical",
+                "latitude": 53.6018,
+                "longitude": -1.9306,
+                "addresses": [{
+                    "id": "6a1f0000-0000-4000-8000-000000000104",
+                    "address_1": "Peel Street",
+                    "city": "Marsden",
+                    "state_province": "West Yorkshire",
+                    "postal_code": "HD7 6BW",
+                    "country": "GB",
+                    "address_type": "physical"
+                }]
+            }
+        }],
+        "schedules": [{
+            "id": "6a1f0000-0000-4000-8000-000000000105",
+            "freq": "WEEKLY",
+            "byday": "FR",
+            "opens_at": "10:00",
+            "closes_at": "12:00"
+        }]
+    })
+}
+
+/// Staff and the walking group's organisation, both signed in, and a new
+/// listing named `name` waiting in the queue: its change number.
+async fn waiting_change(portal: &Portal, name: &str) -> (Visitor, Visitor, i64) {
+    let staff = portal.staff(STAFF_EMAIL).await;
+    let organisation = portal.organisation(&staff).await;
+    let id = portal
+        .moderation
+        .submit(
+            &organisation,
+            &Proposal::Add(coffee_morning(name)),
+            portal.now(),
+        )
+        .await
+        .expect("the listing is proposed");
+    (
+        portal.signed_in(STAFF_EMAIL).await,
+        portal.signed_in(ORGANISATION_EMAIL).await,
+        id,
+    )
+}
+
+/// The titles a search of the directory for `words` finds.
+async fn found(portal: &Portal, words: &str) -> Vec<String> {
+    let mut query = SearchQuery::new(today());
+    query.text = Some(words.to_owned());
+    portal
+        .directory
+        .search(&query)
+        .await
+        .unwrap()
+        .listings
+        .into_iter()
+        .map(|listing| listing.title)
+        .collect()
 }
 
 /// The part of a dashboard page about one chart.
@@ -858,4 +938,149 @@ backend_tests! {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         assert!(!answer.body.contains("<script>") && !answer.body.contains("<img"), "{}", answer.body);
     }
+
+    async fn the_moderation_pages_answer_each_role_as_it_allows(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation, id) = waiting_change(&portal, "Marsden coffee morning").await;
+        let change = format!("/staff/queue/{id}");
+        let approve = format!("/staff/queue/{id}/approve");
+        let reject = format!("/staff/queue/{id}/reject");
+        for uri in ["/staff/queue", &change, "/organisation/changes"] {
+            let answer = portal.get(uri, None).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{uri}");
+            assert_eq!(answer.header("location"), Some("/sign-in"), "{uri}");
+        }
+        for uri in [&approve, &reject] {
+            let answer = portal.post(uri, None, &[]).await;
+            assert_eq!(answer.header("location"), Some("/sign-in"), "{uri}");
+            let answer = portal
+                .post(uri, Some(&organisation.cookie), &[("form_token", &organisation.form_token), ("reason", "no")])
+                .await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+        }
+        for uri in ["/staff/queue", &change] {
+            let answer = portal.get(uri, Some(&organisation.cookie)).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+            answer.has_security_headers();
+        }
+        let answer = portal.get("/organisation/changes", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+
+        let account = portal.get("/account", Some(&staff.cookie)).await;
+        assert!(account.body.contains(r#"href="/staff/queue""#), "{}", account.body);
+        let account = portal.get("/account", Some(&organisation.cookie)).await;
+        assert!(account.body.contains(r#"href="/organisation/changes""#), "{}", account.body);
+
+        let queue = portal.get("/staff/queue", Some(&staff.cookie)).await;
+        assert_eq!(queue.status, StatusCode::OK);
+        assert_eq!(queue.header("cache-control"), Some("no-store"));
+        assert!(queue.body.contains(&format!(r#"<a href="/staff/queue/{id}">Marsden coffee morning</a>"#)), "{}", queue.body);
+        assert!(queue.body.contains("Made-up Friends of Kirklees"), "{}", queue.body);
+        let page = portal.get(&change, Some(&staff.cookie)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("Tea, coffee and a chat, every Friday."), "{}", page.body);
+        assert!(page.body.contains("Marsden Mechanics Hall, Peel Street, Marsden, HD7 6BW"), "{}", page.body);
+        assert!(page.body.contains("weekly FR 10:00–12:00"), "{}", page.body);
+        assert_eq!(page.hidden_form_token(), staff.form_token);
+        let missing = portal.get("/staff/queue/999999", Some(&staff.cookie)).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    }
+
+    async fn approving_a_change_puts_the_listing_in_the_directory_once(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation, id) = waiting_change(&portal, "Marsden coffee morning").await;
+        assert!(found(&portal, "Marsden coffee").await.is_empty(), "not before approval");
+        let approve = format!("/staff/queue/{id}/approve");
+        let answer = portal.post(&approve, Some(&staff.cookie), &[("form_token", &staff.form_token)]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/staff/queue?done=approved"));
+        assert_eq!(found(&portal, "Marsden coffee").await, ["Marsden coffee morning"]);
+        let queue = portal.get("/staff/queue?done=approved", Some(&staff.cookie)).await;
+        assert!(queue.body.contains("The change was approved"), "{}", queue.body);
+        assert!(queue.body.contains("There is nothing waiting to be checked"), "{}", queue.body);
+
+        let again = portal.post(&approve, Some(&staff.cookie), &[("form_token", &staff.form_token)]).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+        assert!(again.body.contains("This change has already been approved"), "{}", again.body);
+        let mine = portal.get("/organisation/changes", Some(&organisation.cookie)).await;
+        assert!(mine.body.contains("Approved"), "{}", mine.body);
+    }
+
+    async fn a_rejection_needs_a_reason_and_the_organisation_sees_it(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation, id) = waiting_change(&portal, "Marsden coffee morning").await;
+        let reject = format!("/staff/queue/{id}/reject");
+        let empty = portal
+            .post(&reject, Some(&staff.cookie), &[("form_token", &staff.form_token), ("reason", "   ")])
+            .await;
+        assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+        assert!(empty.body.contains(r#"aria-invalid="true" aria-describedby="reason-error""#), "{}", empty.body);
+        assert!(empty.body.contains(r#"id="reason-error">Enter a reason"#), "{}", empty.body);
+        assert_eq!(portal.moderation.queue(&staff_account(&portal).await).await.unwrap().len(), 1, "still waiting");
+
+        let reason = "Please add the room: <script>alert(1)</script>";
+        let answer = portal
+            .post(&reject, Some(&staff.cookie), &[("form_token", &staff.form_token), ("reason", reason)])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/staff/queue?done=rejected"));
+        let mine = portal.get("/organisation/changes", Some(&organisation.cookie)).await;
+        assert_eq!(mine.status, StatusCode::OK);
+        assert!(mine.body.contains("Rejected"), "{}", mine.body);
+        assert!(mine.body.contains("Please add the room: &#60;script&#62;") || mine.body.contains("Please add the room: &lt;script&gt;"), "{}", mine.body);
+        assert!(!mine.body.contains("<script>"), "{}", mine.body);
+        assert!(found(&portal, "Marsden coffee").await.is_empty());
+    }
+
+    async fn a_decision_without_its_form_token_changes_nothing(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, _, id) = waiting_change(&portal, "Marsden coffee morning").await;
+        for token in ["", "0000"] {
+            let answer = portal
+                .post(&format!("/staff/queue/{id}/approve"), Some(&staff.cookie), &[("form_token", token)])
+                .await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN);
+            let answer = portal
+                .post(&format!("/staff/queue/{id}/reject"), Some(&staff.cookie), &[("form_token", token), ("reason", "no")])
+                .await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        }
+        let answer = portal.post(&format!("/staff/queue/{id}/approve"), Some(&staff.cookie), &[]).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert_eq!(portal.moderation.queue(&staff_account(&portal).await).await.unwrap().len(), 1, "still waiting");
+        assert!(found(&portal, "Marsden coffee").await.is_empty());
+    }
+
+    async fn html_or_script_in_a_proposed_name_comes_out_escaped(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        // The importer keeps a name's words, so some of this reaches the
+        // pages: whatever does must come out as text.
+        let name = "Coffee <img src=x onerror=alert(1)> <script>alert(1)</script> & cake";
+        let (staff, organisation, id) = waiting_change(&portal, name).await;
+        for (uri, cookie) in [
+            ("/staff/queue".to_owned(), &staff.cookie),
+            (format!("/staff/queue/{id}"), &staff.cookie),
+            ("/organisation/changes".to_owned(), &organisation.cookie),
+        ] {
+            let answer = portal.get(&uri, Some(cookie)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{uri}");
+            assert!(answer.body.contains("Coffee"), "{uri}: {}", answer.body);
+            assert!(!answer.body.contains("<script>") && !answer.body.contains("<img"), "{uri}: {}", answer.body);
+        }
+    }
+}
+
+/// The staff account `waiting_change` made, as the store knows it.
+async fn staff_account(portal: &Portal) -> Account {
+    let (account, _) = portal
+        .accounts
+        .sign_in(
+            &Email::parse(STAFF_EMAIL).unwrap(),
+            password(),
+            portal.now(),
+        )
+        .await
+        .unwrap()
+        .expect("staff sign in");
+    account
 }

@@ -50,6 +50,7 @@ fn app(directory: Directory) -> Router {
 fn state(directory: Directory, https: bool) -> AppState {
     AppState {
         accounts: signpost::accounts::Accounts::new(directory.database().clone()),
+        moderation: signpost::moderation::Moderation::new(directory.database().clone()),
         directory,
         today: Arc::new(today),
         https,

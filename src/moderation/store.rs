@@ -143,6 +143,17 @@ impl Moderation {
         dispatch!(self, queue())
     }
 
+    /// One change for staff to decide, with its proposed listing (HSDS
+    /// JSON text; none for a withdrawal); `None` if there is no such change.
+    pub async fn change(
+        &self,
+        by: &Account,
+        change_id: i64,
+    ) -> Result<Option<(Change, Option<String>)>, ModerationError> {
+        staff_only(by, "see the moderation queue")?;
+        Ok(dispatch!(self, change(change_id))?)
+    }
+
     /// An organisation's own changes, newest first, with their status and
     /// any reason for a rejection.
     pub async fn changes_for(&self, by: &Account) -> Result<Vec<Change>, ModerationError> {

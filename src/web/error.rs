@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::accounts::AccountsError;
 use crate::database::DatabaseError;
 use crate::directory::DirectoryError;
+use crate::moderation::ModerationError;
 use crate::stats::StatsError;
 
 /// Why a request was not answered, by what the person asking does next.
@@ -41,6 +42,9 @@ pub enum HttpError {
     /// The usage counts could not be read: try again later. 500, logged.
     #[error("the usage counts failed: {0}")]
     Stats(#[from] StatsError),
+    /// The moderation queue failed: try again later. 500, logged.
+    #[error("the moderation queue failed: {0}")]
+    Moderation(#[from] ModerationError),
     /// A page could not be written: a bug. 500, logged.
     #[error("a page could not be written: {0}")]
     Template(#[from] askama::Error),
@@ -59,7 +63,8 @@ impl HttpError {
             HttpError::Directory(_)
             | HttpError::Template(_)
             | HttpError::Accounts(_)
-            | HttpError::Stats(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | HttpError::Stats(_)
+            | HttpError::Moderation(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -85,7 +90,8 @@ impl HttpError {
             HttpError::Directory(_)
             | HttpError::Unavailable(_)
             | HttpError::Template(_)
-            | HttpError::Stats(_) => {
+            | HttpError::Stats(_)
+            | HttpError::Moderation(_) => {
                 tracing::error!(error = %self, "could not answer a web request");
                 OUR_FAULT.to_owned()
             }

@@ -13,6 +13,10 @@
 //!  GET /staff/stats       usage dashboard       staff::stats_page   (staff)
 //!  GET /staff/stats.csv   its figures as CSV    staff::stats_csv    (staff)
 //!  GET/POST /staff/invite an organisation's link staff::invite_form, invite (staff)
+//!  GET /staff/queue     changes waiting       queue::queue        (staff)
+//!  GET /staff/queue/{id} one change          queue::change       (staff)
+//!  POST /staff/queue/{id}/approve, /reject   queue::approve, reject (staff)
+//!  GET /organisation/changes  its changes    queue::organisation_changes (organisation)
 //!  GET /healthz          200 if the database answers, else 503
 //!  GET /style.css        the one style sheet
 //!  anything else         404 page
@@ -36,6 +40,7 @@ pub mod account;
 pub mod error;
 pub mod open_data;
 pub mod pages;
+pub mod queue;
 pub mod staff;
 
 use std::future::Future;
@@ -52,6 +57,7 @@ use chrono::NaiveDate;
 
 use crate::accounts::{Accounts, LoginLimiter};
 use crate::directory::Directory;
+use crate::moderation::Moderation;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -67,6 +73,8 @@ pub struct AppState {
     pub https: bool,
     /// Staff and organisation accounts, and their sessions.
     pub accounts: Accounts,
+    /// Listings organisations propose, and staff decisions on them.
+    pub moderation: Moderation,
     /// Failed sign-ins per address, shared by every request.
     pub limiter: Arc<LoginLimiter>,
     /// Seconds since 1970 UTC, which decides when sessions, setup links
@@ -107,6 +115,11 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/stats", get(staff::stats_page))
         .route("/staff/stats.csv", get(staff::stats_csv))
         .route("/staff/invite", get(staff::invite_form).post(staff::invite))
+        .route("/staff/queue", get(queue::queue))
+        .route("/staff/queue/{id}", get(queue::change))
+        .route("/staff/queue/{id}/approve", post(queue::approve))
+        .route("/staff/queue/{id}/reject", post(queue::reject))
+        .route("/organisation/changes", get(queue::organisation_changes))
         .route("/healthz", get(healthz))
         .route("/style.css", get(pages::stylesheet))
         .merge(open_data)
