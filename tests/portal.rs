@@ -1,6 +1,7 @@
 //! The portal behind a sign-in, in process (`router(state).oneshot`) on
 //! both backends: setup links, signing in and out, the session cookie,
-//! form tokens, the sign-in pause, who may see which page, and escaping.
+//! form tokens, the sign-in pause, who may see which page, the moderation
+//! queue and its decisions, and escaping.
 //!
 //! The clock is an `AtomicI64` the tests move; nothing waits.
 
