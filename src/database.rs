@@ -41,6 +41,20 @@ pub struct Database {
     pool: Pool,
 }
 
+/// Calls `sqlite::$function(pool, args...)` or `postgres::$function(...)`,
+/// whichever backend `$store.database` uses. For stores whose SQL is
+/// written once in a `backend.rs` included twice, as modules `sqlite` and
+/// `postgres` beside the caller (the paths resolve where it is called).
+macro_rules! dispatch {
+    ($store:expr, $function:ident($($arg:expr),* $(,)?)) => {
+        match $store.database.pool() {
+            $crate::database::Pool::Sqlite(pool) => sqlite::$function(pool, $($arg),*).await,
+            $crate::database::Pool::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
+        }
+    };
+}
+pub(crate) use dispatch;
+
 /// A connection pool to one of the two backends. Only the modules that own
 /// SQL (the directory, the stats store, accounts and moderation) look inside.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use super::{
     Account, AccountsError, AuditEvent, Email, Invitation, LINK_HOURS, Password, Role,
     SESSION_HOURS, Token,
 };
-use crate::database::{Database, Pool};
+use crate::database::{Database, dispatch};
 
 /// The accounts' SQL for SQLite.
 mod sqlite {
@@ -21,16 +21,6 @@ mod sqlite {
 mod postgres {
     type Db = sqlx::Postgres;
     include!("backend.rs");
-}
-
-/// Calls `$function(pool, args...)` on whichever backend the store uses.
-macro_rules! dispatch {
-    ($store:expr, $function:ident($($arg:expr),* $(,)?)) => {
-        match $store.database.pool() {
-            Pool::Sqlite(pool) => sqlite::$function(pool, $($arg),*).await,
-            Pool::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
-        }
-    };
 }
 
 /// An Argon2id hash of a random password nobody has, checked when an

@@ -15,7 +15,7 @@ use super::{
     staff_only,
 };
 use crate::accounts::Account;
-use crate::database::{Database, Pool};
+use crate::database::{Database, dispatch};
 
 /// The queue's SQL for SQLite.
 mod sqlite {
@@ -29,16 +29,6 @@ mod postgres {
     type Db = sqlx::Postgres;
     use crate::directory::store::postgres as directory_sql;
     include!("backend.rs");
-}
-
-/// Calls `$function(pool, args...)` on whichever backend the store uses.
-macro_rules! dispatch {
-    ($store:expr, $function:ident($($arg:expr),* $(,)?)) => {
-        match $store.database.pool() {
-            Pool::Sqlite(pool) => sqlite::$function(pool, $($arg),*).await,
-            Pool::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
-        }
-    };
 }
 
 /// The moderation queue, in the shared database.

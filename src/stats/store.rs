@@ -12,7 +12,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use super::StatsError;
 use super::report::{Report, ReportRequest};
 use super::tally::Key;
-use crate::database::{Database, Pool};
+use crate::database::{Database, dispatch};
 
 /// Daily counts older than this many days are kept only per month.
 pub const KEEP_DAYS: u64 = 90;
@@ -27,16 +27,6 @@ mod sqlite {
 mod postgres {
     type Db = sqlx::Postgres;
     include!("backend.rs");
-}
-
-/// Calls `$function(pool, args...)` on whichever backend the store uses.
-macro_rules! dispatch {
-    ($store:expr, $function:ident($($arg:expr),* $(,)?)) => {
-        match $store.database.pool() {
-            Pool::Sqlite(pool) => sqlite::$function(pool, $($arg),*).await,
-            Pool::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
-        }
-    };
 }
 
 /// Whether a stored row counts a day or a whole month.
