@@ -25,6 +25,8 @@
 //! - [`accounts`]: staff and organisation accounts for the web portal.
 //! - [`moderation`]: the queue of listings organisations propose, and staff
 //!   decisions on them.
+//! - [`activity`]: the portal's activity form, checked, and the HSDS listing
+//!   it becomes.
 //! - [`app`]: what each command-line command does.
 //!
 //! # Privacy
@@ -34,6 +36,7 @@
 //! [`stats`] and [`telemetry`].
 
 pub mod accounts;
+pub mod activity;
 pub mod app;
 pub mod bot;
 pub mod channel;

@@ -63,6 +63,24 @@ impl Category {
         Category::ALL.into_iter().find(|c| c.slug() == slug)
     }
 
+    /// Its name for people, as the portal's forms show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Befriending => "Befriending",
+            Category::SocialGroups => "Social groups",
+            Category::PeerSupport => "Peer support",
+            Category::Bereavement => "Bereavement",
+            Category::Carers => "Carers",
+            Category::MentalWellbeing => "Mental wellbeing",
+            Category::OlderPeople => "Older people",
+            Category::YoungPeople => "Young people",
+            Category::Lgbtq => "LGBTQ+",
+            Category::PhoneOnline => "By phone or online",
+            Category::Volunteering => "Volunteering",
+            Category::PhysicalActivity => "Physical activity",
+        }
+    }
+
     /// A comma-separated list of every slug, for error messages.
     pub fn all_slugs() -> String {
         Category::ALL.map(Category::slug).join(", ")

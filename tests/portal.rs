@@ -1085,3 +1085,436 @@ async fn staff_account(portal: &Portal) -> Account {
         .expect("staff sign in");
     account
 }
+
+/// The walking group, one of the organisation's services in the fixture.
+const WALKING_GROUP: &str = "5e1f0000-0000-4000-8000-000000000001";
+
+/// The activity form as an organisation fills it in: a weekly tea in
+/// Huddersfield (HD1, which the fixture places).
+fn weekly_tea(title: &str) -> Vec<(&'static str, String)> {
+    [
+        ("title", title),
+        ("description", "Tea, cake and a friendly welcome."),
+        ("category-social-groups", "yes"),
+        ("category-older-people", "yes"),
+        ("where", "place"),
+        ("place_name", "St Paul's Hall"),
+        ("address", "Queensgate"),
+        ("town", "Huddersfield"),
+        ("postcode", "HD1 2RS"),
+        ("repeat", "weekly"),
+        ("date", "2026-12-01"),
+        ("starts", "10:00"),
+        ("ends", "12:00"),
+        ("not_on", "22/12/2026\n29/12/2026"),
+        ("cost", "£2, tea included"),
+        ("step_free", "yes"),
+        ("come_alone", "yes"),
+        ("met_at_door", "yes"),
+        ("how_to_join", "Just turn up"),
+        ("phone", "01484 123456"),
+        ("booking_url", "https://tea.example/book"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name, value.to_owned()))
+    .collect()
+}
+
+impl Portal {
+    /// Sends `fields` with the visitor's form token to `uri`.
+    async fn submit(
+        &self,
+        uri: &str,
+        visitor: &Visitor,
+        fields: &[(&'static str, String)],
+    ) -> Answer {
+        let mut form: Vec<(&str, &str)> = vec![("form_token", &visitor.form_token)];
+        form.extend(fields.iter().map(|(name, value)| (*name, value.as_str())));
+        self.post(uri, Some(&visitor.cookie), &form).await
+    }
+
+    /// Staff and the organisation signed in.
+    async fn staff_and_organisation(&self) -> (Visitor, Visitor) {
+        let staff = self.staff(STAFF_EMAIL).await;
+        self.organisation(&staff).await;
+        (
+            self.signed_in(STAFF_EMAIL).await,
+            self.signed_in(ORGANISATION_EMAIL).await,
+        )
+    }
+
+    /// The only waiting change's number.
+    async fn only_waiting_change(&self) -> i64 {
+        let queue = self
+            .moderation
+            .queue(&staff_account(self).await)
+            .await
+            .unwrap();
+        assert_eq!(queue.len(), 1, "{queue:?}");
+        queue[0].id
+    }
+}
+
+backend_tests! {
+    async fn an_organisation_adds_a_weekly_activity_staff_approve_it_and_search_finds_it(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation) = portal.staff_and_organisation().await;
+
+        let answer = portal.get("/organisation/activities/new", Some(&organisation.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.contains(r#"<label for="title">Name of the activity"#), "{}", answer.body);
+        answer.has_security_headers();
+
+        let answer = portal
+            .submit("/organisation/activities/new", &organisation, &weekly_tea("Tuesday tea and chat"))
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/organisation?done=sent"));
+        let answer = portal.get("/organisation?done=sent", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("sent to Signpost staff"), "{}", answer.body);
+        let waiting = answer.body.split("New activities waiting for staff").nth(1).expect("a waiting list");
+        assert!(waiting.contains("Tuesday tea and chat"), "{}", answer.body);
+        assert!(found(&portal, "Tuesday tea").await.is_empty(), "not shown before staff approve");
+
+        let id = portal.only_waiting_change().await;
+        let answer = portal.get(&format!("/staff/queue/{id}"), Some(&staff.cookie)).await;
+        assert!(answer.body.contains("Every Tuesday, 10:00 to 12:00"), "{}", answer.body);
+        assert!(answer.body.contains("St Paul&#39;s Hall, Queensgate, Huddersfield, HD1 2RS")
+            || answer.body.contains("St Paul&#x27;s Hall, Queensgate, Huddersfield, HD1 2RS"), "{}", answer.body);
+        let answer = portal
+            .post(&format!("/staff/queue/{id}/approve"), Some(&staff.cookie), &[("form_token", &staff.form_token)])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+
+        // Found by words, and near Huddersfield on a Tuesday it runs, but
+        // not on a Tuesday it was left out.
+        assert_eq!(found(&portal, "Tuesday tea").await, ["Tuesday tea and chat"]);
+        let near = |day: &str| {
+            let mut query = SearchQuery::new(today());
+            let day: NaiveDate = day.parse().unwrap();
+            query.near = signpost::search::Area::parse("HD1");
+            query.categories = [Category::OlderPeople].into();
+            query.dates = signpost::directory::query::DateRange { first: day, last: day };
+            query
+        };
+        let titles = |results: signpost::directory::SearchResults| {
+            results.listings.into_iter().map(|l| l.title).collect::<Vec<_>>()
+        };
+        let on_a_tuesday = titles(portal.directory.search(&near("2026-12-15")).await.unwrap());
+        assert!(on_a_tuesday.contains(&"Tuesday tea and chat".to_owned()), "{on_a_tuesday:?}");
+        let left_out = titles(portal.directory.search(&near("2026-12-22")).await.unwrap());
+        assert!(!left_out.contains(&"Tuesday tea and chat".to_owned()), "{left_out:?}");
+
+        // Now it is the organisation's to change: the form comes back filled in.
+        let answer = portal.get("/organisation", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("Shown to people until 26 May 2027"), "{}", answer.body);
+        let service_id = answer
+            .body
+            .split("/organisation/activities/")
+            .filter_map(|rest| rest.split('"').next())
+            .find(|id| *id != "new" && *id != WALKING_GROUP && id.len() == 36 && !id.starts_with("5e1f"))
+            .expect("the new activity's link")
+            .to_owned();
+        let answer = portal.get(&format!("/organisation/activities/{service_id}"), Some(&organisation.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        for shown in [
+            r#"value="Tuesday tea and chat""#,
+            r#"value="HD1 2RS""#,
+            r#"value="2026-12-01""#,
+            "22/12/2026\n29/12/2026",
+            r#"name="category-older-people" type="checkbox" value="yes" checked"#,
+            r#"name="met_at_door" type="checkbox" value="yes" checked"#,
+            r#"<option value="weekly" selected>"#,
+        ] {
+            assert!(answer.body.contains(shown), "{shown}: {}", answer.body);
+        }
+        assert!(!answer.body.contains(r#"name="hearing_loop" type="checkbox" value="yes" checked"#));
+
+        // A change goes to the queue too, and the published version stays.
+        let mut changed = weekly_tea("Tuesday tea, chat and cards");
+        changed.retain(|(name, _)| *name != "not_on");
+        let answer = portal
+            .submit(&format!("/organisation/activities/{service_id}"), &organisation, &changed)
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(found(&portal, "Tuesday tea").await, ["Tuesday tea and chat"]);
+        let answer = portal.get("/organisation", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("A change is waiting for staff."), "{}", answer.body);
+    }
+
+    async fn the_activity_form_names_each_problem_and_keeps_what_was_typed(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (_, organisation) = portal.staff_and_organisation().await;
+        let mut form = weekly_tea("");
+        for (name, value) in form.iter_mut() {
+            match *name {
+                "postcode" => *value = "Huddersfield".to_owned(),
+                "ends" => *value = "09:00".to_owned(),
+                "description" => *value = "Kept <as typed>".to_owned(),
+                _ => {}
+            }
+        }
+        let answer = portal.submit("/organisation/activities/new", &organisation, &form).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("<title>Error: Add an activity"), "{}", answer.body);
+        for (field, message) in [
+            ("title", "Enter the activity&#39;s name."),
+            ("postcode", "Enter the postcode, such as HD1 2RS"),
+            ("ends", "It must end after it starts: check the times."),
+        ] {
+            let link = format!(r##"<a href="#{field}">{message}"##);
+            let link_entity = link.replace("&#39;", "&#x27;");
+            assert!(answer.body.contains(&link) || answer.body.contains(&link_entity), "{field}: {}", answer.body);
+            assert!(answer.body.contains(&format!(r#"id="{field}-error""#)), "{field}");
+        }
+        assert!(answer.body.contains("Kept &#60;as typed&#62;"), "{}", answer.body);
+        assert!(answer.body.contains(r#"value="Huddersfield""#));
+        assert!(answer.body.contains(r#"name="step_free" type="checkbox" value="yes" checked"#));
+
+        // A postcode area Signpost cannot place yet.
+        let mut form = weekly_tea("Tea");
+        for (name, value) in form.iter_mut() {
+            if *name == "postcode" {
+                *value = "ZE2 9AU".to_owned();
+            }
+        }
+        let answer = portal.submit("/organisation/activities/new", &organisation, &form).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("Signpost does not know where this postcode is yet"), "{}", answer.body);
+        let queue = portal.moderation.queue(&staff_account(&portal).await).await.unwrap();
+        assert!(queue.is_empty(), "nothing was sent: {queue:?}");
+    }
+
+    async fn organisation_pages_are_for_the_organisation_itself_only(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation) = portal.staff_and_organisation().await;
+        // A second organisation, with its own account.
+        let other = signpost::directory::model::Organization {
+            id: "7a2f0000-0000-4000-8000-0000000000b2".to_owned(),
+            source_id: "7a2f0000-0000-4000-8000-0000000000b2".to_owned(),
+            name: "Another Group".to_owned(),
+            description: String::new(),
+            email: None,
+            website: None,
+            phones: Vec::new(),
+            extra: Default::default(),
+        };
+        portal.directory.update_organisation("test", &other).await.unwrap();
+        let invitation = portal
+            .accounts
+            .invite_organisation(&staff_account(&portal).await, &Email::parse("other@group.example").unwrap(), &other.id, portal.now())
+            .await
+            .unwrap();
+        portal.accounts.set_password(&invitation.token, password(), portal.now()).await.unwrap();
+        let stranger = portal.signed_in("other@group.example").await;
+
+        let pages = [
+            "/organisation".to_owned(),
+            "/organisation/activities/new".to_owned(),
+            format!("/organisation/activities/{WALKING_GROUP}"),
+            "/organisation/profile".to_owned(),
+        ];
+        for uri in &pages {
+            let answer = portal.get(uri, None).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{uri}");
+            assert_eq!(answer.header("location"), Some("/sign-in"), "{uri}");
+            let answer = portal.get(uri, Some(&staff.cookie)).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(answer.body.contains("Your account is a staff account"), "{uri}");
+            let answer = portal.get(uri, Some(&organisation.cookie)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{uri}: {}", answer.body);
+        }
+        // Another organisation sees its own (empty) listings, and none of ours.
+        let answer = portal.get("/organisation", Some(&stranger.cookie)).await;
+        assert!(answer.body.contains("You have no listings yet"), "{}", answer.body);
+        assert!(!answer.body.contains("Greenhead Park"), "{}", answer.body);
+        let answer = portal.get(&format!("/organisation/activities/{WALKING_GROUP}"), Some(&stranger.cookie)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+        for action in ["", "/withdraw", "/confirm"] {
+            let uri = format!("/organisation/activities/{WALKING_GROUP}{action}");
+            let answer = portal.submit(&uri, &stranger, &weekly_tea("Taken over")).await;
+            assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri}: {}", answer.body);
+            let answer = portal.submit(&uri, &staff, &weekly_tea("Taken over")).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+        }
+        let queue = portal.moderation.queue(&staff_account(&portal).await).await.unwrap();
+        assert!(queue.is_empty(), "{queue:?}");
+        assert_eq!(portal.get("/staff/audit", Some(&organisation.cookie)).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(portal.get("/staff/audit", None).await.status, StatusCode::SEE_OTHER);
+    }
+
+    async fn organisation_forms_without_their_token_change_nothing(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (_, organisation) = portal.staff_and_organisation().await;
+        let profile: Fields = vec![("name", "Renamed".to_owned())];
+        for (uri, fields) in [
+            ("/organisation/activities/new".to_owned(), weekly_tea("Tea")),
+            (format!("/organisation/activities/{WALKING_GROUP}"), weekly_tea("Tea")),
+            (format!("/organisation/activities/{WALKING_GROUP}/withdraw"), Vec::new()),
+            (format!("/organisation/activities/{WALKING_GROUP}/confirm"), Vec::new()),
+            ("/organisation/profile".to_owned(), profile.clone()),
+        ] {
+            let form: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let answer = portal.post(&uri, Some(&organisation.cookie), &form).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+            let mut wrong = form.clone();
+            wrong.push(("form_token", "0123"));
+            let answer = portal.post(&uri, Some(&organisation.cookie), &wrong).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+        }
+        let queue = portal.moderation.queue(&staff_account(&portal).await).await.unwrap();
+        assert!(queue.is_empty(), "{queue:?}");
+        let record = portal.directory.organisation(ORGANISATION).await.unwrap().unwrap();
+        assert_ne!(record.name, "Renamed");
+        assert!(portal.accounts.audit(None, 50).await.unwrap().iter().all(|e| e.action != "confirm listing"));
+    }
+
+    async fn a_listing_near_its_expiry_shows_a_reminder_until_it_is_confirmed(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation) = portal.staff_and_organisation().await;
+        // Last confirmed 170 days ago: it stops showing in 13 days.
+        let long_ago = today() - chrono::Days::new(170);
+        assert!(portal.directory.confirm_service(ORGANISATION, WALKING_GROUP, long_ago).await.unwrap());
+        let answer = portal.get("/organisation", Some(&organisation.cookie)).await;
+        // The fixture's expired coffee morning needs confirming too.
+        assert!(answer.body.contains("2 listings need confirming"), "{}", answer.body);
+        assert!(answer.body.contains("This listing will stop showing on 7 December 2026 unless you confirm it still runs."), "{}", answer.body);
+
+        let answer = portal
+            .submit(&format!("/organisation/activities/{WALKING_GROUP}/confirm"), &organisation, &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/organisation?done=confirmed"));
+        let answer = portal.get("/organisation?done=confirmed", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("Thank you for confirming"), "{}", answer.body);
+        assert!(answer.body.contains("1 listing needs confirming"), "{}", answer.body);
+        assert!(!answer.body.contains("7 December 2026"), "{}", answer.body);
+        assert!(answer.body.contains("Greenhead Park Walking Group</a></td>\n      <td>Shown to people until 26 May 2027"), "{}", answer.body);
+
+        // Staff see who confirmed it, and when.
+        let answer = portal.get("/staff/audit", Some(&staff.cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let row = answer.body.split("<tr>").find(|row| row.contains("confirm listing")).expect("a row");
+        assert!(row.contains(ORGANISATION_EMAIL) && row.contains(WALKING_GROUP) && row.contains("24 November 2026, 12:00 UTC"), "{row}");
+
+        // An expired listing says so, and confirming shows it again.
+        let expired = today() - chrono::Days::new(200);
+        portal.directory.confirm_service(ORGANISATION, WALKING_GROUP, expired).await.unwrap();
+        assert!(found(&portal, "Greenhead").await.is_empty());
+        let answer = portal.get("/organisation", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("Expired: not shown to people"), "{}", answer.body);
+        assert!(answer.body.contains("expired on 7 November 2026"), "{}", answer.body);
+        portal
+            .submit(&format!("/organisation/activities/{WALKING_GROUP}/confirm"), &organisation, &[])
+            .await;
+        assert_eq!(found(&portal, "Greenhead").await, ["Greenhead Park Walking Group"]);
+    }
+
+    async fn withdrawing_waits_for_staff_then_takes_the_listing_down(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation) = portal.staff_and_organisation().await;
+        let answer = portal
+            .submit(&format!("/organisation/activities/{WALKING_GROUP}/withdraw"), &organisation, &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/organisation?done=withdraw"));
+        assert_eq!(found(&portal, "Greenhead").await, ["Greenhead Park Walking Group"]);
+        let id = portal.only_waiting_change().await;
+        portal
+            .post(&format!("/staff/queue/{id}/approve"), Some(&staff.cookie), &[("form_token", &staff.form_token)])
+            .await;
+        assert!(found(&portal, "Greenhead").await.is_empty());
+        let answer = portal.get("/organisation", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("Greenhead Park Walking Group</a></td>\n      <td>Withdrawn"), "{}", answer.body);
+    }
+
+    async fn the_profile_changes_at_once_is_escaped_and_is_recorded_for_staff(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation) = portal.staff_and_organisation().await;
+        let answer = portal.get("/organisation/profile", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains(r#"value="Made-up Friends of Kirklees""#), "{}", answer.body);
+
+        let bad: Fields = vec![
+            ("name", String::new()),
+            ("website", "javascript:alert(1)".to_owned()),
+            ("phone", "ring us".to_owned()),
+        ];
+        let answer = portal.submit("/organisation/profile", &organisation, &bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        for message in ["Enter your organisation", "Enter a web address starting https://", "Enter a phone number"] {
+            assert!(answer.body.contains(message), "{message}: {}", answer.body);
+        }
+
+        let name = "Friends <script>alert(1)</script> & co";
+        let good: Fields = vec![
+            ("name", name.to_owned()),
+            ("description", "We walk <b>and</b> talk.".to_owned()),
+            ("email", "hello@friends.example".to_owned()),
+            ("website", "https://friends.example".to_owned()),
+            ("phone", "01484 000000".to_owned()),
+        ];
+        let answer = portal.submit("/organisation/profile", &organisation, &good).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let record = portal.directory.organisation(ORGANISATION).await.unwrap().unwrap();
+        assert_eq!(record.name, name);
+        assert_eq!(record.phones[0].number, "01484 000000");
+        for (uri, cookie) in [
+            ("/organisation/profile", &organisation.cookie),
+            ("/organisation", &organisation.cookie),
+            ("/staff/audit", &staff.cookie),
+        ] {
+            let answer = portal.get(uri, Some(cookie)).await;
+            assert!(answer.body.contains("Friends &#60;script&#62;"), "{uri}: {}", answer.body);
+            assert!(!answer.body.contains("<script>"), "{uri}");
+        }
+        let answer = portal.get("/directory?search=Greenhead", None).await;
+        assert!(answer.body.contains("Friends &#60;script&#62;"), "{}", answer.body);
+        assert!(!answer.body.contains("<script>"));
+    }
+
+    async fn html_in_every_activity_field_comes_out_as_text(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation) = portal.staff_and_organisation().await;
+        let hostile = "<script>alert(1)</script>";
+        let mut form = weekly_tea(&format!("Tea {hostile}"));
+        for (name, value) in form.iter_mut() {
+            if ["description", "place_name", "address", "town", "cost", "how_to_join"].contains(name) {
+                *value = format!("{value} {hostile}");
+            }
+        }
+        let answer = portal.submit("/organisation/activities/new", &organisation, &form).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let id = portal.only_waiting_change().await;
+        // Staff read the listing as it was sent, escaped.
+        let answer = portal.get(&format!("/staff/queue/{id}"), Some(&staff.cookie)).await;
+        assert!(answer.body.contains("Tea &#60;script&#62;alert(1)&#60;/script&#62;"), "{}", answer.body);
+        // The directory's importer keeps listings as plain text, so the
+        // markup is gone before anything else shows it.
+        for (uri, cookie) in [
+            ("/organisation".to_owned(), &organisation.cookie),
+            ("/organisation/changes".to_owned(), &organisation.cookie),
+            ("/staff/queue".to_owned(), &staff.cookie),
+            (format!("/staff/queue/{id}"), &staff.cookie),
+        ] {
+            let answer = portal.get(&uri, Some(cookie)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{uri}");
+            assert!(!answer.body.contains("<script>"), "{uri}: {}", answer.body);
+        }
+        portal
+            .post(&format!("/staff/queue/{id}/approve"), Some(&staff.cookie), &[("form_token", &staff.form_token)])
+            .await;
+        let answer = portal.get("/directory?search=Tea", None).await;
+        assert!(answer.body.contains("Tea"), "{}", answer.body);
+        assert!(!answer.body.contains("<script>"), "{}", answer.body);
+        let mut query = SearchQuery::new(today());
+        query.text = Some("Tea".to_owned());
+        let listing = portal.directory.search(&query).await.unwrap().listings.remove(0);
+        let card = signpost::directory::card(&listing, today());
+        // The card is plain text, where an address is kept as typed; the
+        // channel escapes it for its markup.
+        assert!(card.starts_with("Tea\n"), "{card}");
+        assert!(card.contains("Queensgate <script>alert(1)</script>"), "{card}");
+        let telegram = signpost::channel::telegram::render::escape(&card);
+        assert!(telegram.contains("Queensgate &lt;script&gt;") && !telegram.contains('<'), "{telegram}");
+    }
+}

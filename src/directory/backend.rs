@@ -1627,14 +1627,14 @@ pub async fn load_services(
     let mut connection = pool.acquire().await?;
     let connection = connection.acquire().await?;
     let mut batch = Batch::default();
-    let only = match selection {
-        Selection::Published => None,
-        Selection::Shown([]) => return Ok(batch),
-        Selection::Shown(ids) => Some(ids),
-    };
-    // `Some(ids)`: restrict each query to the records of these services.
+    if matches!(selection, Selection::Shown([])) {
+        return Ok(batch);
+    }
+    // All but an export: restrict each query to the records of the
+    // services selected.
+    let only = !matches!(selection, Selection::Published);
     let restrict = |sql: &mut QueryBuilder<Db>, column: &str, ids: &[&str]| {
-        if only.is_some() {
+        if only {
             sql.push(" AND ").push(column).push(" IN ");
             push_list(sql, ids);
         }
@@ -1646,17 +1646,21 @@ pub async fn load_services(
             x_source_id
          FROM service s WHERE TRUE",
     );
-    match only {
-        None => {
+    match selection {
+        Selection::Published => {
             sql.push(" AND s.x_status = 'published' AND (s.x_expires IS NULL OR s.x_expires >= ")
                 .push_bind(today)
                 .push(")");
         }
-        Some(ids) => {
+        Selection::Shown(ids) => {
             push_shown(&mut sql, today);
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             sql.push(" AND s.id IN ");
             push_list(&mut sql, &ids);
+        }
+        Selection::OfOrganisation(organization_id) => {
+            sql.push(" AND s.organization_id = ")
+                .push_bind(organization_id.to_owned());
         }
     }
     sql.push(" ORDER BY name, id");
@@ -1692,7 +1696,7 @@ pub async fn load_services(
     let link_list: Vec<&str> = link_ids.iter().map(String::as_str).collect();
     let location_list: Vec<&str> = location_ids.iter().map(String::as_str).collect();
 
-    let owners = only.is_some().then(|| Owners {
+    let owners = only.then(|| Owners {
         services: &service_list,
         organizations: &organization_list,
         locations: &location_list,
@@ -2223,4 +2227,95 @@ pub async fn withdraw_service(tx: &mut Tx<'_>, service_id: &str) -> Result<bool>
         .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Confirms that one of an organisation's published, active services still
+/// runs: it is confirmed `today` and shown until `valid_for_days` later.
+/// Returns false when the organisation has no such service.
+pub async fn confirm_service(
+    pool: &Pool,
+    organization_id: &str,
+    service_id: &str,
+    today: NaiveDate,
+    valid_for_days: u32,
+) -> Result<bool> {
+    let expires = today.checked_add_days(Days::new(u64::from(valid_for_days)));
+    let done = sqlx::query(
+        "UPDATE service SET x_last_confirmed = $3, x_expires = $4
+         WHERE id = $1 AND organization_id = $2 AND x_status = 'published'
+            AND status = 'active'",
+    )
+    .bind(service_id)
+    .bind(organization_id)
+    .bind(today)
+    .bind(expires)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// An organisation's own record, with its phones, if the directory has it.
+pub async fn organization(pool: &Pool, id: &str) -> Result<Option<Organization>> {
+    let row = sqlx::query(
+        "SELECT id, name, description, email, website, extra, x_source_id
+         FROM organization WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let phones = sqlx::query(
+        "SELECT id, number, description, extra FROM phone
+         WHERE organization_id = $1 ORDER BY x_position",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|phone| {
+        Ok(Phone {
+            id: phone.try_get("id")?,
+            number: phone.try_get("number")?,
+            description: phone.try_get("description")?,
+            extra: extra(phone)?,
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Organization {
+        id: row.try_get("id")?,
+        source_id: row.try_get("x_source_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        email: row.try_get("email")?,
+        website: row.try_get("website")?,
+        phones,
+        extra: extra(&row)?,
+    }))
+}
+
+/// Writes an organisation's profile as it edited it in the portal: from
+/// now on the record is the organisation's own (`source`, with its id as
+/// its source id), so a later import of its old source does not overwrite
+/// it.
+pub async fn update_organization(
+    pool: &Pool,
+    source: &str,
+    organization: &Organization,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let organization = Organization {
+        source_id: organization.id.clone(),
+        ..organization.clone()
+    };
+    let hash = hash_of(&organization);
+    write_organization(&mut tx, source, &organization, &hash).await?;
+    sqlx::query("UPDATE organization SET x_source = $2, x_source_id = $1 WHERE id = $1")
+        .bind(&organization.id)
+        .bind(source)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

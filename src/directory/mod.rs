@@ -35,7 +35,7 @@ pub use query::{
 
 use crate::database::{Database, DatabaseError};
 use crate::search::Area;
-use model::{Batch, Skipped};
+use model::{Batch, Organization, Skipped};
 use store::dispatch;
 
 /// The most occurrences one schedule may have within the horizon: a daily
@@ -349,6 +349,61 @@ impl Directory {
             load_services(today, store::Selection::Shown(&ids))
         )?;
         Ok((!batch.services.is_empty()).then_some(batch))
+    }
+
+    /// Every service of one organisation, whole, whatever its status and
+    /// expiry: its own listings as it sees them in the portal.
+    pub async fn services_of(
+        &self,
+        organization_id: &str,
+        today: NaiveDate,
+    ) -> Result<Batch, DirectoryError> {
+        dispatch!(
+            self.database.pool(),
+            load_services(today, store::Selection::OfOrganisation(organization_id))
+        )
+    }
+
+    /// Confirms that an organisation's published service still runs, so it
+    /// stays in the directory for [`DEFAULT_VALID_FOR_DAYS`] from `today`;
+    /// false when the organisation has no such published, active service.
+    pub async fn confirm_service(
+        &self,
+        organization_id: &str,
+        service_id: &str,
+        today: NaiveDate,
+    ) -> Result<bool, DirectoryError> {
+        dispatch!(
+            self.database.pool(),
+            confirm_service(organization_id, service_id, today, DEFAULT_VALID_FOR_DAYS)
+        )
+    }
+
+    /// An organisation's record, if the directory has it.
+    pub async fn organisation(&self, id: &str) -> Result<Option<Organization>, DirectoryError> {
+        dispatch!(self.database.pool(), organization(id))
+    }
+
+    /// Writes an organisation's profile as it edited it, filed under
+    /// `source` from now on.
+    pub async fn update_organisation(
+        &self,
+        source: &str,
+        organisation: &Organization,
+    ) -> Result<(), DirectoryError> {
+        dispatch!(
+            self.database.pool(),
+            update_organization(source, organisation)
+        )
+    }
+
+    /// The centre of a postcode's outcode, when the directory can place it:
+    /// from the outcode centroids, else the middle of its places there.
+    pub async fn outcode_centre(
+        &self,
+        outcode: &str,
+    ) -> Result<Option<(f64, f64)>, DirectoryError> {
+        self.centre_of(&Area::Outcode(outcode.to_uppercase())).await
     }
 
     /// The centre of an outcode or a town, when the directory can place it.

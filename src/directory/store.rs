@@ -47,6 +47,9 @@ pub(crate) enum Selection<'a> {
     /// Those of these services that people may see (published, active,
     /// unexpired), reading only their records.
     Shown(&'a [String]),
+    /// Every service of one organisation, whatever its status or expiry:
+    /// what it sees of its own listings in the portal.
+    OfOrganisation(&'a str),
 }
 
 /// A stable 64-bit FNV-1a hash, as hex: a record's fingerprint, so an

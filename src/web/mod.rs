@@ -17,6 +17,12 @@
 //!  GET /staff/queue/{id} one change          queue::change       (staff)
 //!  POST /staff/queue/{id}/approve, /reject   queue::approve, reject (staff)
 //!  GET /organisation/changes  its changes    queue::organisation_changes (organisation)
+//!  GET /organisation     its listings, reminders organisation::dashboard (organisation)
+//!  GET/POST /organisation/activities/new  add one   organisation::new_activity, add_activity
+//!  GET/POST /organisation/activities/{id} change one organisation::edit_activity, change_activity
+//!  POST /organisation/activities/{id}/withdraw, /confirm  organisation::withdraw_activity, confirm_activity
+//!  GET/POST /organisation/profile  its profile organisation::profile_form, save_profile
+//!  GET /staff/audit      who changed what     staff::audit            (staff)
 //!  GET /healthz          200 if the database answers, else 503
 //!  GET /style.css        the one style sheet
 //!  anything else         404 page
@@ -39,6 +45,7 @@
 pub mod account;
 pub mod error;
 pub mod open_data;
+pub mod organisation;
 pub mod pages;
 pub mod queue;
 pub mod staff;
@@ -120,6 +127,28 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/queue/{id}/approve", post(queue::approve))
         .route("/staff/queue/{id}/reject", post(queue::reject))
         .route("/organisation/changes", get(queue::organisation_changes))
+        .route("/organisation", get(organisation::dashboard))
+        .route(
+            "/organisation/activities/new",
+            get(organisation::new_activity).post(organisation::add_activity),
+        )
+        .route(
+            "/organisation/activities/{id}",
+            get(organisation::edit_activity).post(organisation::change_activity),
+        )
+        .route(
+            "/organisation/activities/{id}/withdraw",
+            post(organisation::withdraw_activity),
+        )
+        .route(
+            "/organisation/activities/{id}/confirm",
+            post(organisation::confirm_activity),
+        )
+        .route(
+            "/organisation/profile",
+            get(organisation::profile_form).post(organisation::save_profile),
+        )
+        .route("/staff/audit", get(staff::audit))
         .route("/healthz", get(healthz))
         .route("/style.css", get(pages::stylesheet))
         .merge(open_data)

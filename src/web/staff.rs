@@ -1,8 +1,11 @@
-//! Pages for Signpost staff: the usage dashboard and its CSV.
+//! Pages for Signpost staff: the usage dashboard and its CSV, inviting an
+//! organisation, and the audit log.
 //!
 //! ```text
 //!  GET /staff/stats?from=&to=&by=      charts (inline SVG) and tables   (Staff)
 //!  GET /staff/stats.csv?from=&to=&by=  the whole report, as CSV         (Staff)
+//!  GET/POST /staff/invite              an organisation's setup link     (Staff)
+//!  GET /staff/audit                    who changed what, newest first   (Staff)
 //! ```
 //!
 //! Invariants: every figure comes from `stats::Store::report` or
@@ -522,4 +525,48 @@ fn base_url(headers: &axum::http::HeaderMap, https: bool) -> String {
         Some(host) => format!("{}://{host}", if https { "https" } else { "http" }),
         None => String::new(),
     }
+}
+
+/// The most audit events the page shows.
+pub const AUDIT_PAGE_EVENTS: u32 = 200;
+
+/// An audit event as a row of the table.
+pub struct AuditRow {
+    pub at: String,
+    pub by: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+/// `GET /staff/audit`.
+#[derive(Template)]
+#[template(path = "staff_audit.html")]
+pub struct AuditPage {
+    pub section: &'static str,
+    pub events: Vec<AuditRow>,
+    pub limit: u32,
+}
+
+pub async fn audit(State(state): State<AppState>, _staff: Staff) -> Result<Response, PageError> {
+    let events = state.accounts.audit(None, AUDIT_PAGE_EVENTS).await?;
+    let page = AuditPage {
+        section: "account",
+        events: events
+            .into_iter()
+            .map(|event| AuditRow {
+                at: chrono::DateTime::from_timestamp(event.at, 0)
+                    .map(|time| time.format("%-d %B %Y, %H:%M UTC").to_string())
+                    .unwrap_or_default(),
+                by: event
+                    .by
+                    .unwrap_or_else(|| "the command line or the system".to_owned()),
+                action: event.action,
+                subject: event.subject,
+                detail: event.detail.unwrap_or_default(),
+            })
+            .collect(),
+        limit: AUDIT_PAGE_EVENTS,
+    };
+    Ok(private(StatusCode::OK, page.render()?))
 }

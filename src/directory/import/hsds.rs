@@ -2037,7 +2037,7 @@ fn parse_by_day(given: &str, freq: Option<&str>) -> Result<Vec<String>, String> 
 
 /// The last second of `date` in UK local time, in UTC, as iCalendar writes
 /// it (`20050101T235959Z`).
-fn utc_end_of_day(date: NaiveDate) -> String {
+pub(crate) fn utc_end_of_day(date: NaiveDate) -> String {
     let local: NaiveDateTime = date.and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("a time"));
     let utc = chrono_tz::Europe::London
         .from_local_datetime(&local)
