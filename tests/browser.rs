@@ -62,6 +62,7 @@ impl Browser {
                         "--disable-background-networking",
                         "--disable-dev-shm-usage",
                         "--window-size=1000,1400",
+                        "--lang=en-GB",
                     ],
                 },
             }},
@@ -86,6 +87,20 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        match self.try_command(method, path, body).await {
+            Ok(value) => value,
+            Err(error) => panic!("WebDriver {path} failed: {error}"),
+        }
+    }
+
+    /// A command, or the browser's error (such as "no such element" while a
+    /// page is still loading).
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         let url = format!("{}{path}", self.session);
         let request = self.http.request(method, &url);
         let request = if body.is_null() {
@@ -101,9 +116,9 @@ impl Browser {
             .await
             .expect("ChromeDriver answers in JSON");
         if answer["value"]["error"].is_string() {
-            panic!("WebDriver {path} failed: {}", answer["value"]);
+            return Err(answer["value"].clone());
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 
     async fn go(&self, url: &str) {
@@ -156,16 +171,17 @@ impl Browser {
     /// in the browser's locale's order, which differs from machine to
     /// machine.
     async fn set_value(&self, css: &str, value: &str) {
-        let element = self.find(css).await;
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({
-                "script": "arguments[0].value = arguments[1];",
-                "args": [{"element-6066-11e4-a52e-4f405c75bf4b": element}, value],
-            }),
-        )
-        .await;
+        let set = self
+            .command(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({
+                    "script": "var field = document.querySelector(arguments[0]); field.value = arguments[1]; return field.value;",
+                    "args": [css, value],
+                }),
+            )
+            .await;
+        assert_eq!(set, json!(value), "{css} did not take {value:?}");
     }
 
     async fn click(&self, css: &str) {
@@ -209,9 +225,34 @@ impl Browser {
         let Some(dir) = std::env::var_os("SIGNPOST_SCREENSHOTS") else {
             return;
         };
+        // The whole page: the window as tall as the page, from the top.
+        let height = self
+            .command(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({
+                    "script": "document.activeElement.blur(); window.scrollTo(0, 0); return document.documentElement.scrollHeight;",
+                    "args": [],
+                }),
+            )
+            .await
+            .as_u64()
+            .unwrap_or(1400);
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": 1000, "height": height + 140}),
+        )
+        .await;
         let picture = self
             .command(reqwest::Method::GET, "/screenshot", Value::Null)
             .await;
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": 1000, "height": 1400}),
+        )
+        .await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(picture.as_str().unwrap_or_default())
             .expect("a base64 PNG");
@@ -223,23 +264,77 @@ impl Browser {
         self.type_into("#email", email).await;
         self.type_into("#password", PASSWORD).await;
         self.click("main form button[type=submit]").await;
-        assert!(
-            self.url().await.ends_with("/account"),
-            "{}",
-            self.url().await
-        );
+        self.wait_for_path("/account").await;
+    }
+
+    /// Waits up to 20 seconds for the page's main heading to be `heading`,
+    /// as the answer to a form may still be loading when a click returns.
+    async fn wait_for_heading(&self, heading: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self
+                .try_command(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    json!({
+                        "script": "var h = document.querySelector('h1'); return document.readyState === 'complete' && h ? h.textContent.trim() : null;",
+                        "args": [],
+                    }),
+                )
+                .await;
+            if let Ok(Value::String(text)) = &found
+                && text == heading
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page's heading is {found:?}, not {heading:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits up to 20 seconds for the browser to be on `path` (with any
+    /// query), as a form's answer may still be loading when a click
+    /// returns.
+    async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url().await;
+            let here = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .unwrap_or_default()
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if here == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the browser is on {url}, not {path}:\n{}",
+                self.text("main").await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn sign_out(&self, base: &str) {
         self.go(&format!("{base}/account")).await;
         self.click("form[action='/sign-out'] button").await;
+        self.wait_for_path("/sign-in").await;
     }
 
-    /// Chooses a password on a setup page.
+    /// Chooses a password on a setup page, which signs the person in.
     async fn set_password(&self, link: &str) {
         self.go(link).await;
         self.type_into("#password", PASSWORD).await;
         self.click("main form button[type=submit]").await;
+        // Choosing a password signs the person in.
+        self.wait_for_path("/account").await;
     }
 
     async fn end(&self) {
@@ -292,6 +387,57 @@ fn next(day: Weekday, today: NaiveDate) -> NaiveDate {
         .expect("a day within a week")
 }
 
+/// Aggregate counts for the staff dashboard to chart, as four weeks of
+/// conversations would leave them (each `Tally::record` is one
+/// conversation's count for one day).
+async fn count_some_usage(database: &str) {
+    use signpost::search::{Category, When};
+    use signpost::stats::counter::{CoarseArea, SearchKind};
+    use signpost::stats::{Channel, Counted, Counter, Store, Tally};
+
+    let directory = signpost::directory::Directory::open(database)
+        .await
+        .expect("the database opens");
+    let store = Store::new(directory.database().clone());
+    let today = chrono::Utc::now().date_naive();
+    let search = |area: &str, category: Category| SearchKind {
+        category: Some(category),
+        area: CoarseArea::Listed(area.to_owned()),
+        when: When::Any,
+    };
+    let telegram = Counter::ConversationStarted {
+        channel: Channel::Telegram,
+    };
+    for (days_ago, counter, conversations) in [
+        (25, telegram.clone(), 41),
+        (18, telegram.clone(), 57),
+        (11, telegram.clone(), 66),
+        (4, telegram.clone(), 78),
+        (
+            12,
+            Counter::SearchMade(search("Huddersfield", Category::SocialGroups)),
+            46,
+        ),
+        (
+            9,
+            Counter::SearchMade(search("Dewsbury", Category::Befriending)),
+            27,
+        ),
+        (6, Counter::SearchMade(search("Batley", Category::Carers)), 18),
+        (6, Counter::NoResults(search("Batley", Category::Carers)), 11),
+        (3, Counter::NoResults(search("Holmfirth", Category::Lgbtq)), 9),
+        (2, Counter::UrgentHelpShown, 13),
+    ] {
+        let day = today - Days::new(days_ago);
+        let tally = Tally::new(move || day);
+        for _ in 0..conversations {
+            tally.record(&mut Counted::default(), [counter.clone()]);
+        }
+        tally.flush(&store).await.expect("the counts are written");
+    }
+    directory.close().await;
+}
+
 /// Whether the browser and its driver are here; `None` means go on.
 fn missing_browser() -> Option<String> {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
@@ -324,6 +470,7 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
     run(signpost(&database)
         .args(["directory", "import", "--publish", "--source", "council"])
         .arg(&fixture));
+    count_some_usage(&database).await;
 
     // The portal, on a port of its own.
     let log = dir.path().join("web.log");
@@ -331,8 +478,8 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         signpost(&database)
             .args(["web"])
             .env("SIGNPOST_HTTP__BIND", "127.0.0.1:0")
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("signpost web starts"),
     );
@@ -376,7 +523,6 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         .unwrap_or_else(|| panic!("a setup link in: {printed}"))
         .to_owned();
     browser.set_password(&link).await;
-    browser.sign_in(&base, STAFF_EMAIL).await;
 
     // Staff invite the organisation, and read its link off the page.
     browser.go(&format!("{base}/staff/invite")).await;
@@ -385,17 +531,16 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         .await;
     browser.type_into("#email", ORGANISATION_EMAIL).await;
     browser.click("main form button[type=submit]").await;
-    assert_eq!(browser.text("h1").await, "Invitation ready");
+    browser.wait_for_heading("Invitation ready").await;
     let invitation = browser.property("#link", "value").await;
     assert!(invitation.contains("/setup/"), "{invitation}");
     browser.sign_out(&base).await;
 
     // The organisation: set a password, then add a weekly activity.
     browser.set_password(&invitation).await;
-    browser.sign_in(&base, ORGANISATION_EMAIL).await;
     browser.go(&format!("{base}/organisation")).await;
     browser.click("a.button").await;
-    assert_eq!(browser.text("h1").await, "Add an activity");
+    browser.wait_for_heading("Add an activity").await;
     let first = next(Weekday::Tue, chrono::Utc::now().date_naive());
     browser.type_into("#title", ACTIVITY).await;
     browser
@@ -417,12 +562,14 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         .await;
     browser.set_value("#starts", "10:30").await;
     browser.set_value("#ends", "12:00").await;
+    assert_eq!(browser.property("#ends", "value").await, "12:00");
     browser.click("#free").await;
     browser.click("#step_free").await;
     browser.click("#come_alone").await;
     browser.type_into("#how_to_join", "Just turn up").await;
     browser.screenshot("organisation-form.png").await;
     browser.click("form.stacked button[type=submit]").await;
+    browser.wait_for_heading("Your listings").await;
     let page = browser.text("main").await;
     assert!(page.contains("sent to Signpost staff"), "{page}");
     assert!(page.contains(ACTIVITY), "{page}");
@@ -432,12 +579,15 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
     browser.sign_in(&base, STAFF_EMAIL).await;
     browser.go(&format!("{base}/staff/queue")).await;
     browser.click("main table a").await;
+    browser.wait_for_heading(&format!("New service: {ACTIVITY}")).await;
     let page = browser.text("main").await;
     assert!(
         page.contains(ACTIVITY) && page.contains("Every Tuesday, 10:30 to 12:00"),
         "{page}"
     );
     browser.click("form[action$='/approve'] button").await;
+    browser.wait_for_path("/staff/queue").await;
+    browser.wait_for_heading("Changes to check").await;
     let page = browser.text("main").await;
     assert!(
         page.contains("approved and is now in the directory"),
