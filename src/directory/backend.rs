@@ -1616,8 +1616,9 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
 }
 
 /// Services, whole, with everything they refer to: every published,
-/// unexpired one for an export, or only some of those people may see (a
-/// page of the open data), reading only their records.
+/// unexpired one for an export, only some of those people may see (a page
+/// of the open data), or every one of an organization whatever its status
+/// (its own API), reading only their records in the last two cases.
 pub async fn load_services(
     pool: &Pool,
     today: NaiveDate,
@@ -1627,14 +1628,14 @@ pub async fn load_services(
     let mut connection = pool.acquire().await?;
     let connection = connection.acquire().await?;
     let mut batch = Batch::default();
-    let only = match selection {
-        Selection::Published => None,
-        Selection::Shown([]) => return Ok(batch),
-        Selection::Shown(ids) => Some(ids),
-    };
-    // `Some(ids)`: restrict each query to the records of these services.
+    if let Selection::Shown([]) = selection {
+        return Ok(batch);
+    }
+    // Anything but a whole export: restrict each query to the records of
+    // the services found.
+    let restricted = !matches!(selection, Selection::Published);
     let restrict = |sql: &mut QueryBuilder<Db>, column: &str, ids: &[&str]| {
-        if only.is_some() {
+        if restricted {
             sql.push(" AND ").push(column).push(" IN ");
             push_list(sql, ids);
         }
@@ -1646,17 +1647,21 @@ pub async fn load_services(
             x_source_id
          FROM service s WHERE TRUE",
     );
-    match only {
-        None => {
+    match selection {
+        Selection::Published => {
             sql.push(" AND s.x_status = 'published' AND (s.x_expires IS NULL OR s.x_expires >= ")
                 .push_bind(today)
                 .push(")");
         }
-        Some(ids) => {
+        Selection::Shown(ids) => {
             push_shown(&mut sql, today);
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             sql.push(" AND s.id IN ");
             push_list(&mut sql, &ids);
+        }
+        Selection::OfOrganization(organization_id) => {
+            sql.push(" AND s.organization_id = ")
+                .push_bind(organization_id);
         }
     }
     sql.push(" ORDER BY name, id");
@@ -1692,7 +1697,7 @@ pub async fn load_services(
     let link_list: Vec<&str> = link_ids.iter().map(String::as_str).collect();
     let location_list: Vec<&str> = location_ids.iter().map(String::as_str).collect();
 
-    let owners = only.is_some().then(|| Owners {
+    let owners = restricted.then(|| Owners {
         services: &service_list,
         organizations: &organization_list,
         locations: &location_list,

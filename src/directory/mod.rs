@@ -351,6 +351,21 @@ impl Directory {
         Ok((!batch.services.is_empty()).then_some(batch))
     }
 
+    /// Every service of one organization, whole, whatever its moderation
+    /// or HSDS status or expiry (`x_status` and `status` say them): what
+    /// the organisation sees of its own listings through its API. Never
+    /// for people: they see only [`Directory::shown_service`]'s.
+    pub async fn organization_services(
+        &self,
+        organization_id: &str,
+        today: NaiveDate,
+    ) -> Result<Batch, DirectoryError> {
+        dispatch!(
+            self.database.pool(),
+            load_services(today, store::Selection::OfOrganization(organization_id))
+        )
+    }
+
     /// The centre of an outcode or a town, when the directory can place it.
     async fn centre_of(&self, area: &Area) -> Result<Option<(f64, f64)>, DirectoryError> {
         match area {

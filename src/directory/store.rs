@@ -47,6 +47,9 @@ pub(crate) enum Selection<'a> {
     /// Those of these services that people may see (published, active,
     /// unexpired), reading only their records.
     Shown(&'a [String]),
+    /// Every service of this organization, whatever its moderation or HSDS
+    /// status or expiry: what the organisation itself sees through its API.
+    OfOrganization(&'a str),
 }
 
 /// A stable 64-bit FNV-1a hash, as hex: a record's fingerprint, so an
