@@ -284,10 +284,7 @@ pub async fn revoke_api_token(
 }
 
 /// A live token's organisation and name.
-pub async fn api_token_organization(
-    pool: &Pool,
-    digest: &str,
-) -> Result<Option<(String, String)>> {
+pub async fn api_token_organization(pool: &Pool, digest: &str) -> Result<Option<(String, String)>> {
     Ok(sqlx::query_as(
         "SELECT organization_id, name FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL",
     )

@@ -242,12 +242,14 @@ impl Accounts {
 
     /// Who a request with this API token speaks for, if the token is live.
     pub async fn api_client(&self, token: &Token) -> Result<Option<ApiClient>, AccountsError> {
-        Ok(dispatch!(self, api_token_organization(&token.digest()))?.map(
-            |(organization_id, token_name)| ApiClient {
-                organization_id,
-                token_name,
-            },
-        ))
+        Ok(
+            dispatch!(self, api_token_organization(&token.digest()))?.map(
+                |(organization_id, token_name)| ApiClient {
+                    organization_id,
+                    token_name,
+                },
+            ),
+        )
     }
 
     /// The organisation's tokens: name, created, revoked.
