@@ -157,21 +157,27 @@ impl Api {
         answer
     }
 
-    /// A request with `token` and, when given, a JSON body.
+    /// A request with `token` and, when given, a JSON body; a body the API
+    /// accepts is checked against the contract too.
     async fn call(&self, method: Method, uri: &str, token: &str, body: Option<&Value>) -> Answer {
         let bearer = format!("Bearer {token}");
         match body {
             Some(body) => {
-                self.send(
-                    method,
-                    uri,
-                    &[
-                        (header::AUTHORIZATION, &bearer),
-                        (header::CONTENT_TYPE, "application/json"),
-                    ],
-                    Body::from(body.to_string()),
-                )
-                .await
+                let answer = self
+                    .send(
+                        method.clone(),
+                        uri,
+                        &[
+                            (header::AUTHORIZATION, &bearer),
+                            (header::CONTENT_TYPE, "application/json"),
+                        ],
+                        Body::from(body.to_string()),
+                    )
+                    .await;
+                if answer.status.is_success() {
+                    self.contract.check_accepted_request(&method, uri, body);
+                }
+                answer
             }
             None => {
                 self.send(
@@ -415,40 +421,6 @@ impl Contract {
         } else {
             documented
         };
-        let Some(schema) = response["content"]["application/json"]["schema"].as_object() else {
-            return;
-        };
-        // The response's schema at the root, beside the components its
-        // references point into.
-        let mut root = schema.clone();
-        root.insert(
-            "$schema".into(),
-            json!("https://json-schema.org/draft/2020-12/schema"),
-        );
-        root.insert("components".into(), self.document["components"].clone());
-        let validator = jsonschema::validator_for(&Value::Object(root)).unwrap_or_else(|err| {
-            panic!(
-                "the schema for {method} {template} {}: {err}",
-                answer.status
-            )
-        });
-        let body: Value = serde_json::from_str(&answer.body).unwrap_or_else(|err| {
-            panic!(
-                "{method} {uri}: the body is not JSON ({err}): {}",
-                answer.body
-            )
-        });
-        let errors: Vec<String> = validator
-            .iter_errors(&body)
-            .map(|err| format!("{} at {}", err, err.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{method} {uri} answered {} not as openapi.json says:\n{}\n{}",
-            answer.status,
-            errors.join("\n"),
-            answer.body
-        );
         for (name, _) in response["headers"].as_object().into_iter().flatten() {
             assert!(
                 answer.header(name).is_some(),
@@ -456,6 +428,58 @@ impl Contract {
                 answer.status
             );
         }
+        let Some(schema) = response["content"]["application/json"]["schema"].as_object() else {
+            return;
+        };
+        let body: Value = serde_json::from_str(&answer.body).unwrap_or_else(|err| {
+            panic!(
+                "{method} {uri}: the body is not JSON ({err}): {}",
+                answer.body
+            )
+        });
+        let errors = self.mismatches(schema, &body);
+        assert!(
+            errors.is_empty(),
+            "{method} {uri} answered {} not as openapi.json says:\n{}\n{}",
+            answer.status,
+            errors.join("\n"),
+            answer.body
+        );
+    }
+
+    /// Checks a body the API accepted against the one it documents, so the
+    /// documented request is no stricter than the real one.
+    fn check_accepted_request(&self, method: &Method, uri: &str, request: &Value) {
+        let template = self.template_of(uri).expect("a documented path");
+        let operation = &self.document["paths"][&template][method.as_str().to_lowercase()];
+        let schema = operation["requestBody"]["content"]["application/json"]["schema"]
+            .as_object()
+            .unwrap_or_else(|| {
+                panic!("{method} {template} takes a body openapi.json does not document")
+            });
+        let errors = self.mismatches(schema, request);
+        assert!(
+            errors.is_empty(),
+            "{method} {uri} accepted a body openapi.json refuses:\n{}",
+            errors.join("\n")
+        );
+    }
+
+    /// How `value` fails `schema`, one of the document's schemas, put at
+    /// the root beside the components its references point into.
+    fn mismatches(&self, schema: &serde_json::Map<String, Value>, value: &Value) -> Vec<String> {
+        let mut root = schema.clone();
+        root.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
+        root.insert("components".into(), self.document["components"].clone());
+        let validator = jsonschema::validator_for(&Value::Object(root))
+            .unwrap_or_else(|err| panic!("a schema in openapi.json does not compile: {err}"));
+        validator
+            .iter_errors(value)
+            .map(|err| format!("{} at {}", err, err.instance_path()))
+            .collect()
     }
 }
 
