@@ -423,9 +423,21 @@ async fn count_some_usage(database: &str) {
             Counter::SearchMade(search("Dewsbury", Category::Befriending)),
             27,
         ),
-        (6, Counter::SearchMade(search("Batley", Category::Carers)), 18),
-        (6, Counter::NoResults(search("Batley", Category::Carers)), 11),
-        (3, Counter::NoResults(search("Holmfirth", Category::Lgbtq)), 9),
+        (
+            6,
+            Counter::SearchMade(search("Batley", Category::Carers)),
+            18,
+        ),
+        (
+            6,
+            Counter::NoResults(search("Batley", Category::Carers)),
+            11,
+        ),
+        (
+            3,
+            Counter::NoResults(search("Holmfirth", Category::Lgbtq)),
+            9,
+        ),
         (2, Counter::UrgentHelpShown, 13),
     ] {
         let day = today - Days::new(days_ago);
@@ -579,7 +591,9 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
     browser.sign_in(&base, STAFF_EMAIL).await;
     browser.go(&format!("{base}/staff/queue")).await;
     browser.click("main table a").await;
-    browser.wait_for_heading(&format!("New service: {ACTIVITY}")).await;
+    browser
+        .wait_for_heading(&format!("New service: {ACTIVITY}"))
+        .await;
     let page = browser.text("main").await;
     assert!(
         page.contains(ACTIVITY) && page.contains("Every Tuesday, 10:30 to 12:00"),

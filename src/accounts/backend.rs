@@ -283,9 +283,10 @@ pub async fn revoke_api_token(
     Ok(revoked)
 }
 
-pub async fn api_token_organization(pool: &Pool, digest: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT organization_id FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL",
+/// A live token's organisation and name.
+pub async fn api_token_organization(pool: &Pool, digest: &str) -> Result<Option<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT organization_id, name FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL",
     )
     .bind(digest)
     .fetch_optional(pool)

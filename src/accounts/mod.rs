@@ -231,6 +231,27 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// Who an API request speaks for: an organisation, through one of its
+/// live API tokens. Only [`Accounts::api_client`] makes one, from a token
+/// that matched, so holding one means the token was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiClient {
+    organization_id: String,
+    token_name: String,
+}
+
+impl ApiClient {
+    /// The directory id of the organisation the token belongs to.
+    pub fn organization_id(&self) -> &str {
+        &self.organization_id
+    }
+
+    /// The name the organisation gave the token, for the audit record.
+    pub fn token_name(&self) -> &str {
+        &self.token_name
+    }
+}
+
 /// A new account's setup link, to give to the person.
 #[derive(Debug)]
 pub struct Invitation {

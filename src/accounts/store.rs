@@ -6,7 +6,7 @@
 //! src/accounts/backend.rs`.
 
 use super::{
-    Account, AccountsError, AuditEvent, Email, Invitation, LINK_HOURS, Password, Role,
+    Account, AccountsError, ApiClient, AuditEvent, Email, Invitation, LINK_HOURS, Password, Role,
     SESSION_HOURS, Token,
 };
 use crate::database::{Database, dispatch};
@@ -191,7 +191,9 @@ impl Accounts {
         dispatch!(self, delete_session(&token.digest()))
     }
 
-    /// A new API token for the organisation `by` speaks for.
+    /// A new API token for the organisation `by` speaks for. Names are
+    /// how tokens are told apart and revoked, so a name already in use by
+    /// a live token is refused.
     pub async fn create_api_token(
         &self,
         by: &Account,
@@ -200,6 +202,14 @@ impl Accounts {
     ) -> Result<Token, AccountsError> {
         let organization_id = organisation_of(by)?;
         let name = token_name(name)?;
+        let in_use = dispatch!(self, api_tokens(organization_id))?
+            .iter()
+            .any(|(live, _, revoked)| *live == name && revoked.is_none());
+        if in_use {
+            return Err(AccountsError::Invalid(format!(
+                "there is already a token called \"{name}\": choose another name, or revoke that one first"
+            )));
+        }
         let token = Token::generate();
         dispatch!(
             self,
@@ -224,7 +234,22 @@ impl Accounts {
         &self,
         token: &Token,
     ) -> Result<Option<String>, AccountsError> {
-        dispatch!(self, api_token_organization(&token.digest()))
+        Ok(self
+            .api_client(token)
+            .await?
+            .map(|client| client.organization_id))
+    }
+
+    /// Who a request with this API token speaks for, if the token is live.
+    pub async fn api_client(&self, token: &Token) -> Result<Option<ApiClient>, AccountsError> {
+        Ok(
+            dispatch!(self, api_token_organization(&token.digest()))?.map(
+                |(organization_id, token_name)| ApiClient {
+                    organization_id,
+                    token_name,
+                },
+            ),
+        )
     }
 
     /// The organisation's tokens: name, created, revoked.

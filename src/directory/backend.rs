@@ -1616,8 +1616,9 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
 }
 
 /// Services, whole, with everything they refer to: every published,
-/// unexpired one for an export, or only some of those people may see (a
-/// page of the open data), reading only their records.
+/// unexpired one for an export, only some of those people may see (a page
+/// of the open data), or every one of an organization whatever its status
+/// (its own API), reading only their records in the last two cases.
 pub async fn load_services(
     pool: &Pool,
     today: NaiveDate,

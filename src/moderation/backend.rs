@@ -75,7 +75,7 @@ pub async fn place_owner(pool: &Pool, link_id: &str) -> Result<Option<String>> {
 
 /// Supersedes the organisation's waiting changes to the same service, adds
 /// this one and records it: in one transaction. Returns the change's number.
-pub async fn submit(pool: &Pool, change: &NewChange<'_>, by: &str, now: i64) -> Result<i64> {
+pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64> {
     let mut tx = pool.begin().await?;
     let superseded: Vec<i64> = sqlx::query_scalar(
         "UPDATE listing_change SET status = 'superseded', decided_at = $1
@@ -97,7 +97,7 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, by: &str, now: i64) -> 
     .bind(change.service_name)
     .bind(change.kind.as_str())
     .bind(&change.proposal)
-    .bind(by)
+    .bind(change.submitted_by)
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
@@ -110,10 +110,13 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, by: &str, now: i64) -> 
         let numbers: Vec<String> = superseded.iter().map(i64::to_string).collect();
         detail.push_str(&format!(", superseding change {}", numbers.join(", ")));
     }
+    if let Some(token) = change.api_token {
+        detail.push_str(&format!(", through the API token \"{token}\""));
+    }
     audit(
         &mut tx,
         now,
-        by,
+        change.submitted_by,
         "listing change submitted",
         change.service_id,
         &detail,
@@ -244,7 +247,7 @@ pub async fn approve(
     audit(
         &mut tx,
         now,
-        by,
+        Some(by),
         "listing change approved",
         &change.service_id,
         &detail,
@@ -268,7 +271,7 @@ pub async fn reject(pool: &Pool, id: i64, reason: &str, by: &str, now: i64) -> R
     audit(
         &mut tx,
         now,
-        by,
+        Some(by),
         "listing change rejected",
         &service_id,
         &detail,
@@ -278,11 +281,12 @@ pub async fn reject(pool: &Pool, id: i64, reason: &str, by: &str, now: i64) -> R
     Ok(())
 }
 
-/// The audit event for a change to a service (subject `service:ID`).
+/// The audit event for a change to a service (subject `service:ID`); by
+/// no account when it came through the API.
 async fn audit(
     tx: &mut Tx<'_>,
     now: i64,
-    by: &str,
+    by: Option<&str>,
     action: &str,
     service_id: &str,
     detail: &str,

@@ -3,7 +3,9 @@
 //!
 //! An organisation proposes a [`Proposal`]: a new service, a changed one (as
 //! HSDS 3.0 JSON, checked by the directory's own importer at once) or the
-//! withdrawal of one. The proposal waits as a [`Change`] in the
+//! withdrawal of one. It proposes as a [`Submitter`]: a person signed in to
+//! the organisation's account, or the organisation's own system through
+//! one of its API tokens (an [`ApiClient`], which only a live token makes). The proposal waits as a [`Change`] in the
 //! `listing_change` table; staff approve it, which writes it to the
 //! directory published, or reject it with a reason the organisation sees. A
 //! newer proposal for the same service supersedes one still waiting.
@@ -18,6 +20,8 @@
 //!   waiting change is refused.
 //! - Each submission and decision is written in one transaction with its
 //!   audit event (who, when, what), and approval with the directory change.
+//!   A submission through the API has no account behind it: its audit
+//!   event has none, and its detail names the API token instead.
 //! - The clock is passed in (`now`, seconds since 1970 UTC; `today`, the UK
 //!   local date).
 
@@ -27,7 +31,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::accounts::{Account, Role};
+use crate::accounts::{Account, ApiClient, Role};
 use crate::directory::DirectoryError;
 use crate::directory::import::{ImportOptions, Problem, hsds};
 use crate::directory::model::Batch;
@@ -224,6 +228,54 @@ fn check_listing(value: &Value, organization_id: &str) -> Result<Checked, Modera
         ));
     }
     Ok(Checked { batch })
+}
+
+/// Who proposes a change, or asks for an organisation's changes.
+#[derive(Debug, Clone, Copy)]
+pub enum Submitter<'a> {
+    /// Someone signed in; only an organisation's own, current account may
+    /// propose.
+    Account(&'a Account),
+    /// An organisation's own system, through a live API token.
+    Api(&'a ApiClient),
+}
+
+impl<'a> From<&'a Account> for Submitter<'a> {
+    fn from(account: &'a Account) -> Self {
+        Submitter::Account(account)
+    }
+}
+
+impl<'a> From<&'a ApiClient> for Submitter<'a> {
+    fn from(client: &'a ApiClient) -> Self {
+        Submitter::Api(client)
+    }
+}
+
+impl<'a> Submitter<'a> {
+    /// The organisation it speaks for, if it may propose listings.
+    fn organisation(self) -> Result<&'a str, ModerationError> {
+        match self {
+            Submitter::Account(account) => organisation_of(account),
+            Submitter::Api(client) => Ok(client.organization_id()),
+        }
+    }
+
+    /// The account to record, if a person is behind it.
+    fn account_id(self) -> Option<&'a str> {
+        match self {
+            Submitter::Account(account) => Some(&account.id),
+            Submitter::Api(_) => None,
+        }
+    }
+
+    /// The API token to name in the audit record, if it came through one.
+    fn token_name(self) -> Option<&'a str> {
+        match self {
+            Submitter::Account(_) => None,
+            Submitter::Api(client) => Some(client.token_name()),
+        }
+    }
 }
 
 /// The organisation an account speaks for, if it may propose listings.

@@ -11,8 +11,7 @@
 use chrono::NaiveDate;
 
 use super::{
-    Change, ChangeKind, ModerationError, Proposal, check_listing, organisation_of, reason,
-    staff_only,
+    Change, ChangeKind, ModerationError, Proposal, Submitter, check_listing, reason, staff_only,
 };
 use crate::accounts::Account;
 use crate::database::{Database, dispatch};
@@ -44,6 +43,10 @@ struct NewChange<'a> {
     service_name: &'a str,
     kind: ChangeKind,
     proposal: Option<String>,
+    /// The account that proposed it; none through the API.
+    submitted_by: Option<&'a str>,
+    /// The API token it came through, named in the audit record.
+    api_token: Option<&'a str>,
 }
 
 impl Moderation {
@@ -56,14 +59,16 @@ impl Moderation {
     ///
     /// A listing (add or edit) is checked by the HSDS importer now, so an
     /// invalid one is refused at once with the importer's messages, and
-    /// nothing is stored.
-    pub async fn submit(
+    /// nothing is stored. `by` is an organisation's [`Account`] or an
+    /// [`ApiClient`](crate::accounts::ApiClient).
+    pub async fn submit<'a>(
         &self,
-        by: &Account,
+        by: impl Into<Submitter<'a>>,
         proposal: &Proposal,
         now: i64,
     ) -> Result<i64, ModerationError> {
-        let organization_id = organisation_of(by)?;
+        let by = by.into();
+        let organization_id = by.organisation()?;
         let (checked, kind, service_id) = match proposal {
             Proposal::Add(value) => {
                 let checked = check_listing(value, organization_id)?;
@@ -123,8 +128,10 @@ impl Moderation {
             service_name: &service_name,
             kind,
             proposal,
+            submitted_by: by.account_id(),
+            api_token: by.token_name(),
         };
-        dispatch!(self, submit(&change, &by.id, now))
+        dispatch!(self, submit(&change, now))
     }
 
     /// The changes waiting for staff, oldest first.
@@ -146,8 +153,11 @@ impl Moderation {
 
     /// An organisation's own changes, newest first, with their status and
     /// any reason for a rejection.
-    pub async fn changes_for(&self, by: &Account) -> Result<Vec<Change>, ModerationError> {
-        let organization_id = organisation_of(by)?;
+    pub async fn changes_for<'a>(
+        &self,
+        by: impl Into<Submitter<'a>>,
+    ) -> Result<Vec<Change>, ModerationError> {
+        let organization_id = by.into().organisation()?;
         dispatch!(self, changes_for(organization_id))
     }
 

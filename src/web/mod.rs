@@ -23,6 +23,10 @@
 //!  POST /organisation/activities/{id}/withdraw, /confirm  organisation::withdraw_activity, confirm_activity
 //!  GET/POST /organisation/profile  its profile organisation::profile_form, save_profile
 //!  GET /staff/audit      who changed what     staff::audit            (staff)
+//!  GET/POST /organisation/tokens, POST /organisation/tokens/revoke
+//!                        its API tokens        tokens::tokens_page, create, revoke (organisation)
+//!  GET/POST /api/v1/services, GET/PUT/DELETE /api/v1/services/{id},
+//!  GET /api/v1/changes[/{id}]  the organisation API   api::routes (bearer token, JSON, no CORS)
 //!  GET /healthz          200 if the database answers, else 503
 //!  GET /style.css        the one style sheet
 //!  anything else         404 page
@@ -40,15 +44,18 @@
 //! loads anything from another site or needs JavaScript. Pages behind a
 //! sign-in take an extractor from [`account`] ([`account::SignedIn`],
 //! [`account::Staff`], [`account::Organisation`]), and every POST form is
-//! checked for its token before anything changes.
+//! checked for its token before anything changes. The organisation API
+//! takes [`api::Client`] instead, from a bearer token, and has no forms.
 
 pub mod account;
+pub mod api;
 pub mod error;
 pub mod open_data;
 pub mod organisation;
 pub mod pages;
 pub mod queue;
 pub mod staff;
+pub mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -149,9 +156,15 @@ pub fn router(state: AppState) -> Router {
             get(organisation::profile_form).post(organisation::save_profile),
         )
         .route("/staff/audit", get(staff::audit))
+        .route(
+            "/organisation/tokens",
+            get(tokens::tokens_page).post(tokens::create),
+        )
+        .route("/organisation/tokens/revoke", post(tokens::revoke))
         .route("/healthz", get(healthz))
         .route("/style.css", get(pages::stylesheet))
         .merge(open_data)
+        .merge(api::routes())
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(
             state.https,

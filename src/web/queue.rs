@@ -71,7 +71,7 @@ fn status_words(status: ChangeStatus) -> &'static str {
 }
 
 /// Seconds since 1970 as a UTC date and time people read.
-fn when(seconds: i64) -> String {
+pub(super) fn when(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0)
         .map(|time| time.format("%-d %B %Y, %H:%M UTC").to_string())
         .unwrap_or_default()
