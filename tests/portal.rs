@@ -1178,7 +1178,17 @@ backend_tests! {
 
         let id = portal.only_waiting_change().await;
         let answer = portal.get(&format!("/staff/queue/{id}"), Some(&staff.cookie)).await;
-        assert!(answer.body.contains("Every Tuesday, 10:00 to 12:00"), "{}", answer.body);
+        for shown in [
+            "Every Tuesday, 10:00 to 12:00; not on 22 December 2026, 29 December 2026",
+            "<dd>social-groups, older-people</dd>",
+            "<dd>£2, tea included</dd>",
+            "<dd>Step-free access, Fine to come alone, Someone will meet you</dd>",
+            "<dd>Just turn up</dd>",
+            "<dd>01484 123456</dd>",
+            "<dd>https://tea.example/book</dd>",
+        ] {
+            assert!(answer.body.contains(shown), "{shown}: {}", answer.body);
+        }
         assert!(answer.body.contains("St Paul&#39;s Hall, Queensgate, Huddersfield, HD1 2RS")
             || answer.body.contains("St Paul&#x27;s Hall, Queensgate, Huddersfield, HD1 2RS"), "{}", answer.body);
         let answer = portal

@@ -106,12 +106,22 @@ pub async fn queue(
     Ok(private(StatusCode::OK, page.render()?))
 }
 
-/// The proposed listing, in the fields people read.
+/// The proposed listing, in the fields people read: everything staff
+/// check before the bot shows it.
 pub struct Listing {
     pub name: String,
     pub description: String,
+    /// Category slugs (`x_categories`).
+    pub categories: String,
     pub places: Vec<String>,
     pub times: Vec<String>,
+    /// What it costs, and whether it is free.
+    pub cost: String,
+    /// Access and welcome: step-free, and the service's attributes.
+    pub welcome: Vec<String>,
+    pub how_to_join: String,
+    /// Phones, email and web address.
+    pub contact: Vec<String>,
 }
 
 impl Listing {
@@ -156,29 +166,87 @@ impl Listing {
         let times = list(&service, "schedules")
             .iter()
             .map(|schedule| {
-                let parts = [
-                    text(schedule, "freq").to_lowercase(),
-                    text(schedule, "byday"),
-                    [text(schedule, "opens_at"), text(schedule, "closes_at")]
-                        .into_iter()
-                        .filter(|time| !time.is_empty())
-                        .collect::<Vec<_>>()
-                        .join("–"),
-                    text(schedule, "description"),
-                ];
-                parts
+                // The schedule's own words when it has them (the portal's
+                // form writes them); else its rule's fields.
+                let mut time = text(schedule, "description");
+                if time.is_empty() {
+                    time = [
+                        text(schedule, "freq").to_lowercase(),
+                        text(schedule, "byday"),
+                        text(schedule, "dtstart"),
+                        [text(schedule, "opens_at"), text(schedule, "closes_at")]
+                            .into_iter()
+                            .filter(|time| !time.is_empty())
+                            .collect::<Vec<_>>()
+                            .join("–"),
+                    ]
                     .into_iter()
                     .filter(|part| !part.is_empty())
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join(" ");
+                }
+                let left_out: Vec<String> = schedule
+                    .get("x_recurrence")
+                    .map(|rule| list(rule, "excluded_dates"))
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|date| date.get(..10)?.parse::<chrono::NaiveDate>().ok())
+                    .map(|date| date.format("%-d %B %Y").to_string())
+                    .collect();
+                if !left_out.is_empty() {
+                    time.push_str(&format!("; not on {}", left_out.join(", ")));
+                }
+                time
             })
             .filter(|time| !time.is_empty())
             .collect();
+        let mut welcome: Vec<String> = list(&service, "service_at_locations")
+            .iter()
+            .filter_map(|link| link.get("location"))
+            .filter(|location| location.get("x_step_free") == Some(&Value::Bool(true)))
+            .map(|_| "Step-free access".to_owned())
+            .take(1)
+            .collect();
+        welcome.extend(list(&service, "attributes").iter().filter_map(|attribute| {
+            let term = attribute.get("taxonomy_term")?;
+            let name = text(term, "name");
+            (!name.is_empty()).then_some(name)
+        }));
+        let mut cost = text(&service, "fees_description");
+        if service.get("x_free") == Some(&Value::Bool(true)) && cost != "Free" {
+            cost = if cost.is_empty() {
+                "Free".to_owned()
+            } else {
+                format!("{cost} (free)")
+            };
+        }
+        let mut contact: Vec<String> = list(&service, "phones")
+            .iter()
+            .map(|phone| text(phone, "number"))
+            .filter(|number| !number.is_empty())
+            .collect();
+        contact.extend(
+            ["email", "url"]
+                .into_iter()
+                .map(|field| text(&service, field))
+                .filter(|value| !value.is_empty()),
+        );
+        let categories = list(&service, "x_categories")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
         Some(Listing {
             name: text(&service, "name"),
             description: text(&service, "description"),
+            categories,
             places,
             times,
+            cost,
+            welcome,
+            how_to_join: text(&service, "application_process"),
+            contact,
         })
     }
 }
