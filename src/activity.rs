@@ -30,7 +30,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use serde_json::{Map, Value, json};
 
-use crate::directory::model::{Batch, Service, derived_id};
+use crate::directory::model::{Batch, Service, WelcomeFact, derived_id};
 use crate::directory::recurrence::Recurrence;
 use crate::search::{Area, Category};
 
@@ -98,22 +98,6 @@ pub struct Welcome {
     pub hearing_loop: bool,
     pub fine_to_come_alone: bool,
     pub someone_will_meet_you: bool,
-}
-
-/// The welcome facts kept as HSDS attributes: (form field, term name).
-const WELCOME_TERMS: [(&str, &str); 3] = [
-    ("hearing_loop", "Hearing loop"),
-    ("come_alone", "Fine to come alone"),
-    ("met_at_door", "Someone will meet you"),
-];
-
-/// The taxonomy the welcome terms belong to.
-const WELCOME_TAXONOMY: &str = "Signpost welcome";
-
-/// A welcome term's id: the same UUID in every directory, whatever source
-/// the listing came from.
-fn welcome_term_id(field: &str) -> String {
-    derived_id("signpost", "taxonomy_term", field)
 }
 
 /// The form's fields as typed, for showing again.
@@ -657,27 +641,26 @@ fn until_of(rule: &Recurrence) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(until.get(..8)?, "%Y%m%d").ok()
 }
 
-/// The welcome facts a service and its attributes record.
+/// The welcome facts a service's attributes record.
 fn welcome_of(service: &Service) -> Welcome {
-    let has = |field: &str| {
-        let id = welcome_term_id(field);
+    let has = |fact: WelcomeFact| {
+        let id = fact.term_id();
         service.attributes.iter().any(|a| a.taxonomy_term_id == id)
     };
     Welcome {
         step_free: false,
-        hearing_loop: has("hearing_loop"),
-        fine_to_come_alone: has("come_alone"),
-        someone_will_meet_you: has("met_at_door"),
+        hearing_loop: has(WelcomeFact::HearingLoop),
+        fine_to_come_alone: has(WelcomeFact::FineToComeAlone),
+        someone_will_meet_you: has(WelcomeFact::SomeoneWillMeetYou),
     }
 }
 
 impl Welcome {
-    fn has(&self, field: &str) -> bool {
-        match field {
-            "hearing_loop" => self.hearing_loop,
-            "come_alone" => self.fine_to_come_alone,
-            "met_at_door" => self.someone_will_meet_you,
-            _ => false,
+    fn has(&self, fact: WelcomeFact) -> bool {
+        match fact {
+            WelcomeFact::HearingLoop => self.hearing_loop,
+            WelcomeFact::FineToComeAlone => self.fine_to_come_alone,
+            WelcomeFact::SomeoneWillMeetYou => self.someone_will_meet_you,
         }
     }
 }
@@ -733,17 +716,17 @@ impl Activity {
                 json!([{"id": child("phone"), "number": phone}]),
             );
         }
-        let attributes: Vec<Value> = WELCOME_TERMS
-            .iter()
-            .filter(|(field, _)| self.welcome.has(field))
-            .map(|(field, name)| {
+        let attributes: Vec<Value> = WelcomeFact::ALL
+            .into_iter()
+            .filter(|fact| self.welcome.has(*fact))
+            .map(|fact| {
                 json!({
-                    "id": derived_id("portal", &format!("attribute-{field}"), service_id),
+                    "id": derived_id("portal", &format!("attribute-{}", fact.key()), service_id),
                     "taxonomy_term": {
-                        "id": welcome_term_id(field),
-                        "name": name,
-                        "description": name,
-                        "taxonomy": WELCOME_TAXONOMY,
+                        "id": fact.term_id(),
+                        "name": fact.name(),
+                        "description": fact.name(),
+                        "taxonomy": WelcomeFact::TAXONOMY,
                     },
                 })
             })

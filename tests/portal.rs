@@ -1214,6 +1214,14 @@ backend_tests! {
         assert!(on_a_tuesday.contains(&"Tuesday tea and chat".to_owned()), "{on_a_tuesday:?}");
         let left_out = titles(portal.directory.search(&near("2026-12-22")).await.unwrap());
         assert!(!left_out.contains(&"Tuesday tea and chat".to_owned()), "{left_out:?}");
+        // The bot's card says what a first-timer wants to know.
+        let results = portal.directory.search(&near("2026-12-15")).await.unwrap();
+        let listing = results.listings.iter().find(|l| l.title == "Tuesday tea and chat").unwrap();
+        let card = signpost::directory::card(listing, today());
+        assert!(
+            card.contains("£2, tea included · step-free access · fine to come alone · someone will meet you"),
+            "{card}"
+        );
 
         // Now it is the organisation's to change: the form comes back filled in.
         let answer = portal.get("/organisation", Some(&organisation.cookie)).await;

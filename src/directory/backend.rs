@@ -9,7 +9,7 @@ use sqlx::{Acquire, QueryBuilder, Row};
 use crate::directory::DirectoryError;
 use crate::directory::model::{
     Address, Attribute, Batch, Location, Moderation, Organization, Phone, Schedule, Service,
-    ServiceAtLocation, Taxonomy, TaxonomyTerm,
+    ServiceAtLocation, Taxonomy, TaxonomyTerm, WelcomeFact,
 };
 use crate::directory::query::{
     Candidate, OccurrenceDetail, PageDetail, SearchQuery, ServiceListQuery,
@@ -1428,9 +1428,17 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
     let mut sql = QueryBuilder::<Db>::new(
         "SELECT s.id, s.organization_id, s.name, s.description, s.url, s.email,
             s.fees_description, s.application_process, s.x_free, s.x_online,
-            o.name AS organization, o.website, o.email AS organization_email
-         FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id IN ",
+            o.name AS organization, o.website, o.email AS organization_email",
     );
+    for (index, fact) in WelcomeFact::ALL.iter().enumerate() {
+        sql.push(
+            ", EXISTS (SELECT 1 FROM attribute a WHERE a.service_id = s.id
+                AND a.taxonomy_term_id = ",
+        )
+        .push_bind(fact.term_id())
+        .push(format!(") AS welcome_{index}"));
+    }
+    sql.push(" FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id IN ");
     list(&mut sql, &service_ids);
     let mut services = HashMap::new();
     for row in sql.build().fetch_all(&mut *connection).await? {
@@ -1610,6 +1618,19 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
             next: hit
                 .next_start
                 .and_then(|start| next.get(&(hit.service_id.clone(), start)).copied()),
+            welcome: WelcomeFact::ALL
+                .iter()
+                .enumerate()
+                .map(|(index, fact)| {
+                    Ok((
+                        row.try_get::<bool, _>(format!("welcome_{index}").as_str())?,
+                        *fact,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .filter_map(|(has, fact)| has.then_some(fact))
+                .collect(),
         });
     }
     Ok(details)

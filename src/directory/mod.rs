@@ -485,5 +485,6 @@ fn listing(service_id: String, distance_km: Option<f64>, detail: query::PageDeta
         email: detail.email,
         url: detail.url,
         how_to_join: detail.application_process,
+        welcome: detail.welcome,
     }
 }

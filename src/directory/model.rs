@@ -243,6 +243,59 @@ pub fn record_id(source: &str, kind: &str, source_id: &str) -> String {
     derived_id(source, kind, source_id)
 }
 
+/// What a listing can say about being welcome, beyond step-free access: a
+/// service attribute whose term has a fixed id in the "Signpost welcome"
+/// taxonomy, the same in every directory whatever source it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WelcomeFact {
+    HearingLoop,
+    FineToComeAlone,
+    SomeoneWillMeetYou,
+}
+
+impl WelcomeFact {
+    pub const ALL: [WelcomeFact; 3] = [
+        WelcomeFact::HearingLoop,
+        WelcomeFact::FineToComeAlone,
+        WelcomeFact::SomeoneWillMeetYou,
+    ];
+
+    /// The taxonomy its term belongs to.
+    pub const TAXONOMY: &str = "Signpost welcome";
+
+    /// Its short name in forms and in its term id.
+    pub fn key(self) -> &'static str {
+        match self {
+            WelcomeFact::HearingLoop => "hearing_loop",
+            WelcomeFact::FineToComeAlone => "come_alone",
+            WelcomeFact::SomeoneWillMeetYou => "met_at_door",
+        }
+    }
+
+    /// Its term's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WelcomeFact::HearingLoop => "Hearing loop",
+            WelcomeFact::FineToComeAlone => "Fine to come alone",
+            WelcomeFact::SomeoneWillMeetYou => "Someone will meet you",
+        }
+    }
+
+    /// How the bot's card says it.
+    pub fn words(self) -> &'static str {
+        match self {
+            WelcomeFact::HearingLoop => "hearing loop",
+            WelcomeFact::FineToComeAlone => "fine to come alone",
+            WelcomeFact::SomeoneWillMeetYou => "someone will meet you",
+        }
+    }
+
+    /// Its term's id.
+    pub fn term_id(self) -> String {
+        derived_id("signpost", "taxonomy_term", self.key())
+    }
+}
+
 /// A UUID derived from the source, record kind and source id, whatever the
 /// source id looks like.
 pub fn derived_id(source: &str, kind: &str, source_id: &str) -> String {

@@ -51,6 +51,7 @@ pub fn card(listing: &Listing, today: NaiveDate) -> String {
         Some(false) => facts.push("no step-free access".to_owned()),
         None => {}
     }
+    facts.extend(listing.welcome.iter().map(|fact| fact.words().to_owned()));
     if !facts.is_empty() {
         lines.push(facts.join(" · "));
     }
@@ -231,6 +232,7 @@ mod tests {
             email: None,
             url: None,
             how_to_join: Some("Just turn up".into()),
+            welcome: Vec::new(),
         }
     }
 

@@ -247,6 +247,8 @@ pub(crate) struct PageDetail {
     /// Description and recurrence JSON of each schedule.
     pub schedules: Vec<(Option<String>, Option<String>)>,
     pub next: Option<OccurrenceDetail>,
+    /// What the service's attributes say about being welcome.
+    pub welcome: Vec<crate::directory::model::WelcomeFact>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -305,6 +307,8 @@ pub struct Listing {
     pub email: Option<String>,
     pub url: Option<String>,
     pub how_to_join: Option<String>,
+    /// Hearing loop, fine to come alone, someone will meet you.
+    pub welcome: Vec<crate::directory::model::WelcomeFact>,
 }
 
 /// Where an activity happens.
