@@ -75,7 +75,8 @@ pub async fn place_owner(pool: &Pool, link_id: &str) -> Result<Option<String>> {
 
 /// Supersedes the organisation's waiting changes to the same service, adds
 /// this one and records it: in one transaction. Returns the change's number.
-pub async fn submit(pool: &Pool, change: &NewChange<'_>, by: &str, now: i64) -> Result<i64> {
+pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64> {
+    let by = change.by.account_id();
     let mut tx = pool.begin().await?;
     let superseded: Vec<i64> = sqlx::query_scalar(
         "UPDATE listing_change SET status = 'superseded', decided_at = $1
@@ -110,6 +111,9 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, by: &str, now: i64) -> 
         let numbers: Vec<String> = superseded.iter().map(i64::to_string).collect();
         detail.push_str(&format!(", superseding change {}", numbers.join(", ")));
     }
+    if by.is_none() {
+        detail.push_str(", from the calendar feed");
+    }
     audit(
         &mut tx,
         now,
@@ -121,6 +125,41 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, by: &str, now: i64) -> 
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Supersedes an organisation's waiting changes to a service whose event
+/// has left its calendar feed, and records it, in one transaction.
+pub async fn withdraw_waiting(
+    pool: &Pool,
+    organization_id: &str,
+    service_id: &str,
+    now: i64,
+) -> Result<Vec<i64>> {
+    let mut tx = pool.begin().await?;
+    let superseded: Vec<i64> = sqlx::query_scalar(
+        "UPDATE listing_change SET status = 'superseded', decided_at = $1
+         WHERE organization_id = $2 AND service_id = $3 AND status = 'waiting'
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(organization_id)
+    .bind(service_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &superseded {
+        let detail = format!("change {id}: the event has left the calendar feed");
+        audit(
+            &mut tx,
+            now,
+            None,
+            "listing change superseded",
+            service_id,
+            &detail,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(superseded)
 }
 
 pub async fn queue(pool: &Pool) -> Result<Vec<Change>> {
@@ -244,7 +283,7 @@ pub async fn approve(
     audit(
         &mut tx,
         now,
-        by,
+        Some(by),
         "listing change approved",
         &change.service_id,
         &detail,
@@ -268,7 +307,7 @@ pub async fn reject(pool: &Pool, id: i64, reason: &str, by: &str, now: i64) -> R
     audit(
         &mut tx,
         now,
-        by,
+        Some(by),
         "listing change rejected",
         &service_id,
         &detail,
@@ -278,11 +317,12 @@ pub async fn reject(pool: &Pool, id: i64, reason: &str, by: &str, now: i64) -> R
     Ok(())
 }
 
-/// The audit event for a change to a service (subject `service:ID`).
+/// The audit event for a change to a service (subject `service:ID`), by an
+/// account or (`None`) the calendar feed.
 async fn audit(
     tx: &mut Tx<'_>,
     now: i64,
-    by: &str,
+    by: Option<&str>,
     action: &str,
     service_id: &str,
     detail: &str,
