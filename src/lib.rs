@@ -25,6 +25,8 @@
 //! - [`accounts`]: staff and organisation accounts for the web portal.
 //! - [`moderation`]: the queue of listings organisations propose, and staff
 //!   decisions on them.
+//! - [`feeds`]: organisations' calendar feeds, fetched on a schedule into
+//!   the moderation queue.
 //! - [`app`]: what each command-line command does.
 //!
 //! # Privacy
@@ -41,6 +43,7 @@ pub mod config;
 pub mod database;
 pub mod directory;
 pub mod engine;
+pub mod feeds;
 pub mod flow;
 pub mod message;
 pub mod moderation;
