@@ -65,11 +65,7 @@ impl CalendarServer {
                 let answers = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                        let answer = answers
-                            .lock()
-                            .unwrap()
-                            .get(request.uri().path())
-                            .cloned();
+                        let answer = answers.lock().unwrap().get(request.uri().path()).cloned();
                         async move { Ok::<_, std::convert::Infallible>(respond(answer).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -90,10 +86,7 @@ impl CalendarServer {
     }
 
     fn set(&self, path: &str, answer: Answer) {
-        self.answers
-            .lock()
-            .unwrap()
-            .insert(path.to_owned(), answer);
+        self.answers.lock().unwrap().insert(path.to_owned(), answer);
     }
 }
 
@@ -263,7 +256,11 @@ impl Portal {
 
     /// Refreshes every feed at `now`, and returns the organisation's.
     async fn refresh(&self, now: i64) -> Refreshed {
-        let refreshed = self.feeds.refresh(today(), now).await.unwrap();
+        self.refresh_on(today(), now).await
+    }
+
+    async fn refresh_on(&self, today: NaiveDate, now: i64) -> Refreshed {
+        let refreshed = self.feeds.refresh(today, now).await.unwrap();
         refreshed
             .into_iter()
             .find(|r| r.organization_id == self.organization_id)
@@ -462,7 +459,7 @@ backend_tests! {
         for (answer, expected) in cases {
             portal.server.set("/events.ics", answer);
             let refreshed = portal.refresh(NOW + 2 * HOUR).await;
-            assert!(!refreshed.succeeded, "{}", refreshed.outcome);
+                assert!(!refreshed.succeeded, "{}", refreshed.outcome);
             assert!(refreshed.outcome.contains(expected), "{expected}: {}", refreshed.outcome);
             assert!(refreshed.outcome.contains("Nothing was changed"), "{}", refreshed.outcome);
             assert!(portal.queue().await.is_empty(), "{expected}");
@@ -535,20 +532,32 @@ backend_tests! {
     }
 
     async fn a_real_calendar_is_queued_once(db: TestDatabase) {
-        let Some(path) = common::shared_data("ics/issue_223_thunderbird.ics") else {
+        let Some(path) = common::shared_data("ics/machbar_16_feb_2019.ics") else {
             return;
         };
         let portal = portal(&db).await;
         portal.serve_feed(std::fs::read_to_string(path).unwrap()).await;
-        let first = portal.refresh(NOW).await;
+        // The day the calendar was exported: some of its events are over.
+        let exported: NaiveDate = "2019-02-16".parse().unwrap();
+        let first = portal.refresh_on(exported, NOW).await;
         assert!(first.succeeded, "{}", first.outcome);
-        assert!(first.events > 0, "{}", first.outcome);
-        assert_eq!(first.queued.added + first.queued.refused, first.events, "{}", first.outcome);
+        assert!(first.events > first.not_current && first.not_current > 0, "{}", first.outcome);
+        assert_eq!(
+            first.queued.added + first.queued.refused + first.not_current,
+            first.events,
+            "{}",
+            first.outcome
+        );
         let waiting = portal.queue().await.len();
         assert_eq!(waiting, first.queued.added);
-        let second = portal.refresh(NOW + HOUR).await;
+        let second = portal.refresh_on(exported, NOW + HOUR).await;
         assert_eq!(second.queued, Default::default(), "{}", second.outcome);
         assert_eq!(portal.queue().await.len(), waiting);
+        // Years later most events are over: they are neither queued nor
+        // withdrawn, and those that go on were queued already.
+        let later = portal.refresh(NOW + 2 * HOUR).await;
+        assert!(later.not_current > first.not_current, "{}", later.outcome);
+        assert_eq!(later.queued, Default::default(), "{}", later.outcome);
     }
 }
 
@@ -558,10 +567,16 @@ async fn local_addresses_are_refused_unless_allowed() {
     let portal = portal(&db).await;
     let strict = Feeds::new(portal.directory.database().clone());
     let refused = strict
-        .set_feed(&portal.organisation, Some("http://127.0.0.1:8080/events.ics"), NOW)
+        .set_feed(
+            &portal.organisation,
+            Some("http://127.0.0.1:8080/events.ics"),
+            NOW,
+        )
         .await
         .unwrap_err();
-    assert!(refused.to_string().contains("private or local network"), "{refused}");
+    assert!(
+        refused.to_string().contains("private or local network"),
+        "{refused}"
+    );
     assert!(FeedUrl::parse("http://127.0.0.1:8080/events.ics").is_ok());
-
 }

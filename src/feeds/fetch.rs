@@ -184,13 +184,13 @@ impl Fetcher {
         if err.is_timeout() {
             return format!(
                 "the calendar's server did not send the calendar within {} seconds: \
-                 check the address opens in a browser; Signpost will try again later",
+                 check the address opens in a browser",
                 self.limits.timeout.as_secs()
             );
         }
         if err.is_connect() {
             return "Signpost could not connect to the calendar's server: check the address \
-                    is right and the site is up; Signpost will try again later"
+                    is right and the site is up"
                 .to_owned();
         }
         let mut innermost: &dyn std::error::Error = err;
@@ -199,7 +199,7 @@ impl Fetcher {
         }
         format!(
             "the calendar could not be fetched ({innermost}): check the address opens in a \
-             browser; Signpost will try again later"
+             browser"
         )
     }
 }

@@ -23,6 +23,10 @@
 //!   one last proposed is queued. An event that leaves the feed is proposed
 //!   for withdrawal once. A staff rejection therefore stands until the
 //!   organisation changes the event.
+//! - Only events that happen between today and twelve weeks ahead (the
+//!   directory's horizon) are queued; others in the feed are left for now,
+//!   neither queued nor withdrawn, so a calendar's past events do not fill
+//!   the queue and an event that has ended is not proposed for withdrawal.
 //! - A fetch that fails, or a calendar that cannot be read, changes nothing
 //!   but the outcome the organisation reads. When some events cannot be
 //!   read, the rest are queued but nothing is withdrawn, since an event
@@ -44,6 +48,7 @@ use crate::accounts::{Account, Role};
 use crate::directory::export::hsds_services;
 use crate::directory::import::{self, ImportOptions, Problem, ics};
 use crate::directory::model::Batch;
+use crate::directory::{Horizon, MAX_OCCURRENCES_PER_SCHEDULE};
 use crate::moderation::ModerationError;
 
 pub use fetch::FetchLimits;
@@ -184,6 +189,9 @@ pub struct Refreshed {
     pub outcome: String,
     /// Events read from the calendar.
     pub events: usize,
+    /// Of those, events that are over or more than twelve weeks ahead, left
+    /// for now: neither queued nor withdrawn.
+    pub not_current: usize,
     /// What went into the moderation queue.
     pub queued: Queued,
 }
@@ -226,6 +234,10 @@ struct EventListing {
     listing: Value,
     /// SHA-256 of `listing`, in hex.
     fingerprint: String,
+    /// It happens between today and the directory's horizon (twelve weeks
+    /// ahead). Only such events are queued: a calendar keeps its past
+    /// events, and staff need not check what the bot would never show.
+    current: bool,
 }
 
 /// A calendar read for an organisation.
@@ -259,15 +271,24 @@ fn read_calendar(
     for location in &mut batch.locations {
         location.organization_id = Some(organization_id.to_owned());
     }
+    let horizon = Horizon::from_today(today);
     let listings = batch
         .services
         .iter()
         .map(|service| {
             let listing = one_service(&batch, &service.id);
+            let current = service.schedules.iter().any(|schedule| {
+                schedule.recurrence.as_ref().is_some_and(|recurrence| {
+                    recurrence
+                        .occurrences(today, horizon.last, MAX_OCCURRENCES_PER_SCHEDULE)
+                        .is_ok_and(|occurrences| !occurrences.is_empty())
+                })
+            });
             EventListing {
                 service_id: service.id.clone(),
                 fingerprint: fingerprint(&listing),
                 listing,
+                current,
             }
         })
         .collect();
@@ -329,11 +350,23 @@ fn shorten(text: &str) -> String {
 }
 
 /// The outcome of a calendar that was read, in words for the organisation.
-fn describe(events: usize, queued: &Queued, unchanged: usize, notes: &[String]) -> String {
+fn describe(
+    events: usize,
+    queued: &Queued,
+    unchanged: usize,
+    not_current: usize,
+    notes: &[String],
+) -> String {
     let mut text = match events {
         1 => "Read 1 event".to_owned(),
         n => format!("Read {n} events"),
     };
+    if not_current > 0 {
+        let _ = write!(
+            text,
+            " ({not_current} of them over, or not for twelve weeks yet, so left for now)"
+        );
+    }
     let mut parts = Vec::new();
     if queued.added > 0 {
         parts.push(format!("{} new", queued.added));
@@ -427,6 +460,11 @@ mod tests {
         };
         assert_eq!(event.listing["organization_id"], "org-1");
         assert_eq!(event.listing["name"], "Walk and talk");
+        assert!(event.current);
+        let later = read_calendar(CALENDAR, "org-1", "2027-06-01".parse().unwrap()).unwrap();
+        assert!(later.listings[0].current, "a weekly event goes on");
+        let before = read_calendar(CALENDAR, "org-1", "2026-06-01".parse().unwrap()).unwrap();
+        assert!(!before.listings[0].current, "more than twelve weeks ahead");
         assert!(event.listing.get("organization").is_none());
         let again = read_calendar(CALENDAR, "org-1", today).unwrap();
         assert_eq!(again.listings[0].fingerprint, event.fingerprint);

@@ -149,6 +149,7 @@ impl Feeds {
             succeeded: false,
             outcome: String::new(),
             events: 0,
+            not_current: 0,
             queued: Queued::default(),
         };
         let text = match FeedUrl::parse(url) {
@@ -156,9 +157,8 @@ impl Feeds {
             Err(err) => Err(err.to_string()),
         };
         let events = text.and_then(|text| {
-            read_calendar(&text, organization_id, today).map_err(|problem| {
-                format!("the calendar could not be read: {problem}")
-            })
+            read_calendar(&text, organization_id, today)
+                .map_err(|problem| format!("the calendar could not be read: {problem}"))
         });
         let events = match events {
             Ok(events) => events,
@@ -180,6 +180,10 @@ impl Feeds {
         let mut unchanged = 0;
         let queued = &mut refreshed.queued;
         for event in &events.listings {
+            if !event.current {
+                refreshed.not_current += 1;
+                continue;
+            }
             if known.get(&event.service_id) == Some(&event.fingerprint) {
                 unchanged += 1;
                 continue;
@@ -282,7 +286,13 @@ impl Feeds {
 
         refreshed.succeeded = true;
         refreshed.events = events.listings.len();
-        refreshed.outcome = describe(refreshed.events, &refreshed.queued, unchanged, &notes);
+        refreshed.outcome = describe(
+            refreshed.events,
+            &refreshed.queued,
+            unchanged,
+            refreshed.not_current,
+            &notes,
+        );
         let count = i64::try_from(refreshed.events).unwrap_or(i64::MAX);
         dispatch!(
             self,
@@ -297,7 +307,6 @@ impl Feeds {
         )?;
         Ok(refreshed)
     }
-
 }
 
 /// A submission's result: `Ok(None)` when it went into the queue,
