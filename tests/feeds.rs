@@ -580,3 +580,62 @@ async fn local_addresses_are_refused_unless_allowed() {
     );
     assert!(FeedUrl::parse("http://127.0.0.1:8080/events.ics").is_ok());
 }
+
+/// Runs `signpost feeds refresh` on the database at `url`, with `env`.
+async fn feeds_refresh(url: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_signpost"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SIGNPOST_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(["feeds", "refresh", "--database", url])
+        .envs(env.iter().copied());
+    tokio::task::spawn_blocking(move || command.output().expect("signpost runs"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signpost_feeds_refresh_prints_a_line_per_feed_and_logs_only_counts() {
+    let db = TestDatabase::new(common::Backend::Sqlite).await.unwrap();
+    let portal = portal(&db).await;
+    portal.serve_feed(calendar(&[WALK])).await;
+    let local = [("SIGNPOST_FEEDS__LOCAL_ADDRESSES", "true")];
+
+    let output = feeds_refresh(&db.url, &local).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let url = portal.server.url("/events.ics");
+    assert!(
+        lines[0].contains(&format!("({url}): Read 1 event: 1 new")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("calendar feeds refreshed"), "{stderr}");
+    assert!(
+        !stderr.contains("Bandstand") && !stderr.contains(&url),
+        "{stderr}"
+    );
+    assert_eq!(portal.queue().await.len(), 1);
+
+    portal.server.set("/events.ics", Answer::Status(500));
+    let output = feeds_refresh(&db.url, &local).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "a failed feed fails the command");
+    assert!(stdout.contains("500 Internal Server Error"), "{stdout}");
+
+    // Without feeds.local_addresses, a feed on loopback is not fetched.
+    portal
+        .server
+        .set("/events.ics", Answer::Calendar(calendar(&[COFFEE])));
+    let output = feeds_refresh(&db.url, &[]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(stdout.contains("private or local network"), "{stdout}");
+    assert_eq!(portal.queue().await.len(), 1);
+}
