@@ -346,7 +346,7 @@ backend_tests! {
 
         let audit = portal.accounts.audit(Some(&format!("service:{}", queue[0].service_id)), 10).await.unwrap();
         assert_eq!(audit[0].by, None);
-        assert!(audit[0].detail.as_deref().unwrap().contains("from the calendar feed"), "{audit:?}");
+        assert_eq!(audit[0].action, "listing change submitted by the calendar feed", "{audit:?}");
     }
 
     async fn staff_approve_a_feed_event_and_the_bot_then_finds_it(db: TestDatabase) {

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::accounts::Account;
 use crate::database::{Database, dispatch};
+use crate::directory::import::Problem;
 use crate::moderation::{Moderation, ModerationError, Proposal};
 
 /// The feeds' SQL for SQLite.
@@ -156,10 +157,24 @@ impl Feeds {
             Ok(feed_url) => self.fetcher.get(&feed_url).await,
             Err(err) => Err(err.to_string()),
         };
-        let events = text.and_then(|text| {
-            read_calendar(&text, organization_id, today)
-                .map_err(|problem| format!("the calendar could not be read: {problem}"))
-        });
+        let events = match text {
+            // Reading and expanding up to 2 MiB of calendar is CPU work:
+            // kept off the threads that answer people.
+            Ok(text) => {
+                let organization_id = organization_id.to_owned();
+                tokio::task::spawn_blocking(move || read_calendar(&text, &organization_id, today))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Problem {
+                            location: "line 1".to_owned(),
+                            record: None,
+                            message: "reading it stopped unexpectedly".to_owned(),
+                        })
+                    })
+                    .map_err(|problem| format!("the calendar could not be read: {problem}"))
+            }
+            Err(message) => Err(message),
+        };
         let events = match events {
             Ok(events) => events,
             Err(message) => {

@@ -111,18 +111,11 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64
         let numbers: Vec<String> = superseded.iter().map(i64::to_string).collect();
         detail.push_str(&format!(", superseding change {}", numbers.join(", ")));
     }
-    if by.is_none() {
-        detail.push_str(", from the calendar feed");
-    }
-    audit(
-        &mut tx,
-        now,
-        by,
-        "listing change submitted",
-        change.service_id,
-        &detail,
-    )
-    .await?;
+    let action = match by {
+        Some(_) => "listing change submitted",
+        None => "listing change submitted by the calendar feed",
+    };
+    audit(&mut tx, now, by, action, change.service_id, &detail).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -152,7 +145,7 @@ pub async fn withdraw_waiting(
             &mut tx,
             now,
             None,
-            "listing change superseded",
+            "listing change superseded by the calendar feed",
             service_id,
             &detail,
         )
