@@ -14,6 +14,7 @@ use crate::bot::Bot;
 use crate::channel::console::{self, Console};
 use crate::config::Settings;
 use crate::directory::Directory;
+use crate::feeds::Feeds;
 use crate::flow::{self, FlowSet};
 use crate::stats::{self, Channel, Grouping, ReportRequest, Tally};
 
@@ -124,12 +125,16 @@ fn web_state(directory: Directory, settings: &Settings) -> crate::web::AppState 
 pub async fn web(settings: &Settings) -> anyhow::Result<()> {
     let directory = Directory::open(&settings.database.url).await?;
     let listener = listen(settings).await?;
+    let fetching = keep_feeds_fresh(directory.database(), settings);
     let result = crate::web::serve(
         listener,
         web_state(directory.clone(), settings),
         shutdown_signal(),
     )
     .await;
+    if let Some(fetching) = fetching {
+        fetching.abort();
+    }
     directory.close().await;
     result.context("serving the web portal")?;
     tracing::info!("stopped");
@@ -154,6 +159,7 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .context("bringing event dates up to date")?;
     let listener = listen(settings).await?;
     let refresher = tokio::spawn(keep_dates_current(directory.clone()));
+    let fetching = keep_feeds_fresh(directory.database(), settings);
 
     let parse = |key: &str, value: &str| {
         url::Url::parse(value).with_context(|| format!("{key} is not a URL"))
@@ -211,6 +217,9 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         Err(err) => tracing::error!(error = %err, "the web portal stopped unexpectedly"),
     }
     refresher.abort();
+    if let Some(fetching) = fetching {
+        fetching.abort();
+    }
     // The last counts are written before the database closes.
     let _ = stop_counting.send(());
     let _ = counting.await;
@@ -255,6 +264,66 @@ async fn keep_dates_current(directory: Directory) {
             tracing::error!(error = %err, "could not bring event dates up to date");
         }
     }
+}
+
+/// The organisations' calendar feeds, fetched within the settings' limits.
+pub fn calendar_feeds(database: &crate::database::Database, settings: &Settings) -> Feeds {
+    let limits = crate::feeds::FetchLimits {
+        local_addresses: settings.feeds.local_addresses,
+        ..crate::feeds::FetchLimits::default()
+    };
+    Feeds::with_limits(database.clone(), limits)
+}
+
+/// Starts fetching every calendar feed a minute from now and then every
+/// `feeds.refresh_minutes`, unless that is 0. Abort the task to stop it: a
+/// fetch cut short changes nothing more than what it already queued.
+fn keep_feeds_fresh(
+    database: &crate::database::Database,
+    settings: &Settings,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let minutes = settings.feeds.refresh_minutes;
+    if minutes == 0 {
+        return None;
+    }
+    let feeds = calendar_feeds(database, settings);
+    let every = std::time::Duration::from_secs(minutes * 60);
+    Some(tokio::spawn(async move {
+        let start = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut ticks = tokio::time::interval_at(start, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = chrono::Utc::now().timestamp();
+            if let Err(err) = feeds.refresh(today_in_uk(), now).await {
+                tracing::error!(error = %err, "could not refresh the calendar feeds");
+            }
+        }
+    }))
+}
+
+/// `signpost feeds refresh`: fetches every calendar feed now, printing a
+/// line per feed; false if any could not be used.
+pub async fn feeds_refresh(settings: &Settings) -> anyhow::Result<bool> {
+    let directory = Directory::open(&settings.database.url).await?;
+    let feeds = calendar_feeds(directory.database(), settings);
+    let refreshed = feeds
+        .refresh(today_in_uk(), chrono::Utc::now().timestamp())
+        .await;
+    directory.close().await;
+    let refreshed = refreshed.context("refreshing the calendar feeds")?;
+    let mut text = String::new();
+    if refreshed.is_empty() {
+        text.push_str("No organisation has given a calendar feed yet.\n");
+    }
+    for feed in &refreshed {
+        text.push_str(&format!(
+            "{} ({}): {}\n",
+            feed.organization_name, feed.url, feed.outcome
+        ));
+    }
+    write_out(&text)?;
+    Ok(refreshed.iter().all(|feed| feed.succeeded))
 }
 
 /// `signpost flows check`: prints every problem; true if there are no errors.

@@ -43,6 +43,8 @@ pub struct Settings {
     pub stats: StatsSettings,
     #[serde(default)]
     pub http: HttpSettings,
+    #[serde(default)]
+    pub feeds: FeedsSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +151,33 @@ impl Default for HttpSettings {
         }
     }
 }
+
+/// Organisations' calendar feeds (`signpost serve` and `signpost web`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedsSettings {
+    /// How often every feed is fetched, in minutes; 0 turns fetching off
+    /// (`signpost feeds refresh` still fetches on demand). The first fetch
+    /// is a minute after start-up.
+    pub refresh_minutes: u64,
+    /// Fetch feeds from loopback, private and link-local addresses too, for
+    /// a calendar server on the operator's own network. Off, an address an
+    /// organisation gives cannot make Signpost read its own network.
+    pub local_addresses: bool,
+}
+
+impl Default for FeedsSettings {
+    fn default() -> Self {
+        FeedsSettings {
+            refresh_minutes: crate::feeds::DEFAULT_REFRESH_MINUTES,
+            local_addresses: false,
+        }
+    }
+}
+
+/// The shortest time between fetches of every feed, in minutes, when
+/// fetching is on: calendar servers should not be asked more often.
+pub const MIN_FEED_REFRESH_MINUTES: u64 = 15;
 
 /// An address and port, with a message that says what one looks like.
 fn socket_address<'de, D: serde::Deserializer<'de>>(
@@ -335,6 +364,13 @@ impl Settings {
             return Err(ConfigError::Invalid(format!(
                 "http.bind and telegram.webhook_listen are both {}: give the web portal and the Telegram webhook different ports",
                 self.http.bind
+            )));
+        }
+        let minutes = self.feeds.refresh_minutes;
+        if minutes != 0 && !(MIN_FEED_REFRESH_MINUTES..=7 * 24 * 60).contains(&minutes) {
+            return Err(ConfigError::Invalid(format!(
+                "feeds.refresh_minutes is {minutes}, but it must be 0 (off) or between \
+                 {MIN_FEED_REFRESH_MINUTES} and 10080 (a week)"
             )));
         }
         if self.database.url.trim().is_empty() {
@@ -565,6 +601,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("different ports"), "{message}");
+    }
+
+    #[test]
+    fn calendar_feeds_are_fetched_every_six_hours_unless_set_otherwise() {
+        let defaults = Settings::load_from(None, &vars(&[]), Overrides::default()).unwrap();
+        assert_eq!(defaults.feeds.refresh_minutes, 360);
+        assert!(!defaults.feeds.local_addresses);
+
+        let toml = file("[feeds]\nrefresh_minutes = 0\n");
+        let settings =
+            Settings::load_from(Some(toml.path()), &vars(&[]), Overrides::default()).unwrap();
+        assert_eq!(settings.feeds.refresh_minutes, 0);
+
+        for bad in ["5", "10081"] {
+            let env = vars(&[("SIGNPOST_FEEDS__REFRESH_MINUTES", bad)]);
+            let message = Settings::load_from(None, &env, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("feeds.refresh_minutes") && message.contains("0 (off)"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@
 //!   decisions on them.
 //! - [`activity`]: the portal's activity form, checked, and the HSDS listing
 //!   it becomes.
+//! - [`feeds`]: organisations' calendar feeds, fetched on a schedule into
+//!   the moderation queue.
 //! - [`app`]: what each command-line command does.
 //!
 //! # Privacy
@@ -44,6 +46,7 @@ pub mod config;
 pub mod database;
 pub mod directory;
 pub mod engine;
+pub mod feeds;
 pub mod flow;
 pub mod message;
 pub mod moderation;

@@ -99,6 +99,11 @@ enum Command {
         #[command(flatten)]
         report: signpost::app::StatsArgs,
     },
+    /// Work with organisations' calendar feeds.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
     /// Manage staff accounts for the web portal.
     Staff {
         #[command(subcommand)]
@@ -118,6 +123,17 @@ enum StaffCommand {
         #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
         base_url: String,
     },
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Fetch every organisation's calendar feed now and put new, changed
+    /// and removed events in the moderation queue, printing a line per
+    /// feed. `signpost serve` and `signpost web` do this every
+    /// feeds.refresh_minutes [default: 360].
+    ///
+    /// Exits with status 1 if any feed could not be fetched or read.
+    Refresh,
 }
 
 #[derive(Subcommand)]
@@ -294,6 +310,9 @@ fn main() -> ExitCode {
             } => signpost::app::stats_report(&settings, &report)
                 .await
                 .map(|()| true),
+            Command::Feeds {
+                command: FeedsCommand::Refresh,
+            } => signpost::app::feeds_refresh(&settings).await,
             Command::Staff {
                 command: StaffCommand::Add { email, base_url },
             } => signpost::app::staff_add(&settings, &email, &base_url)

@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use super::NewChange;
+use super::{NewChange, Proposer};
 use crate::directory::model::Batch;
 use crate::moderation::{Change, ChangeKind, ChangeStatus, ModerationError};
 
@@ -76,6 +76,7 @@ pub async fn place_owner(pool: &Pool, link_id: &str) -> Result<Option<String>> {
 /// Supersedes the organisation's waiting changes to the same service, adds
 /// this one and records it: in one transaction. Returns the change's number.
 pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64> {
+    let by = change.by.account_id();
     let mut tx = pool.begin().await?;
     let superseded: Vec<i64> = sqlx::query_scalar(
         "UPDATE listing_change SET status = 'superseded', decided_at = $1
@@ -97,7 +98,7 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64
     .bind(change.service_name)
     .bind(change.kind.as_str())
     .bind(&change.proposal)
-    .bind(change.submitted_by)
+    .bind(by)
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
@@ -110,20 +111,51 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64
         let numbers: Vec<String> = superseded.iter().map(i64::to_string).collect();
         detail.push_str(&format!(", superseding change {}", numbers.join(", ")));
     }
-    if let Some(token) = change.api_token {
+    if let Some(token) = change.by.token_name() {
         detail.push_str(&format!(", through the API token \"{token}\""));
     }
-    audit(
-        &mut tx,
-        now,
-        change.submitted_by,
-        "listing change submitted",
-        change.service_id,
-        &detail,
-    )
-    .await?;
+    let action = match change.by {
+        Proposer::CalendarFeed => "listing change submitted by the calendar feed",
+        Proposer::Submitter(_) => "listing change submitted",
+    };
+    audit(&mut tx, now, by, action, change.service_id, &detail).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Supersedes an organisation's waiting changes to a service whose event
+/// has left its calendar feed, and records it, in one transaction.
+pub async fn withdraw_waiting(
+    pool: &Pool,
+    organization_id: &str,
+    service_id: &str,
+    now: i64,
+) -> Result<Vec<i64>> {
+    let mut tx = pool.begin().await?;
+    let superseded: Vec<i64> = sqlx::query_scalar(
+        "UPDATE listing_change SET status = 'superseded', decided_at = $1
+         WHERE organization_id = $2 AND service_id = $3 AND status = 'waiting'
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(organization_id)
+    .bind(service_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &superseded {
+        let detail = format!("change {id}: the event has left the calendar feed");
+        audit(
+            &mut tx,
+            now,
+            None,
+            "listing change superseded by the calendar feed",
+            service_id,
+            &detail,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(superseded)
 }
 
 pub async fn queue(pool: &Pool) -> Result<Vec<Change>> {
@@ -281,8 +313,9 @@ pub async fn reject(pool: &Pool, id: i64, reason: &str, by: &str, now: i64) -> R
     Ok(())
 }
 
-/// The audit event for a change to a service (subject `service:ID`); by
-/// no account when it came through the API.
+/// The audit event for a change to a service (subject `service:ID`), by an
+/// account, or by none: through the API (its detail names the token) or
+/// from the calendar feed.
 async fn audit(
     tx: &mut Tx<'_>,
     now: i64,

@@ -15,7 +15,10 @@
 //!   is not in the directory at all, and a changed one keeps its published
 //!   version, so the bot shows only what staff have checked.
 //! - An organisation proposes only for itself, and touches only its own
-//!   services; only staff see the queue and decide.
+//!   services; only staff see the queue and decide. Its calendar feed
+//!   (see [`crate::feeds`]), which only its own account can set, proposes
+//!   for it through the same checks, recorded as from the calendar feed;
+//!   only the crate can submit that way.
 //! - A proposal is decided once: approving or rejecting anything but a
 //!   waiting change is refused.
 //! - Each submission and decision is written in one transaction with its

@@ -43,10 +43,36 @@ struct NewChange<'a> {
     service_name: &'a str,
     kind: ChangeKind,
     proposal: Option<String>,
-    /// The account that proposed it; none through the API.
-    submitted_by: Option<&'a str>,
-    /// The API token it came through, named in the audit record.
-    api_token: Option<&'a str>,
+    /// Who proposed it.
+    by: Proposer<'a>,
+}
+
+/// Who puts a proposal in the queue: always on behalf of one organisation.
+#[derive(Debug, Clone, Copy)]
+enum Proposer<'a> {
+    /// The organisation's own account, or its system through an API token.
+    Submitter(Submitter<'a>),
+    /// The organisation's calendar feed, which its own account set (see
+    /// [`crate::feeds`]); recorded with no account, as "calendar feed".
+    CalendarFeed,
+}
+
+impl<'a> Proposer<'a> {
+    /// The account to record, if a person is behind it.
+    fn account_id(self) -> Option<&'a str> {
+        match self {
+            Proposer::Submitter(by) => by.account_id(),
+            Proposer::CalendarFeed => None,
+        }
+    }
+
+    /// The API token to name in the audit record, if it came through one.
+    fn token_name(self) -> Option<&'a str> {
+        match self {
+            Proposer::Submitter(by) => by.token_name(),
+            Proposer::CalendarFeed => None,
+        }
+    }
 }
 
 impl Moderation {
@@ -69,6 +95,50 @@ impl Moderation {
     ) -> Result<i64, ModerationError> {
         let by = by.into();
         let organization_id = by.organisation()?;
+        self.submit_for(organization_id, Proposer::Submitter(by), proposal, now)
+            .await
+    }
+
+    /// Puts a proposal from an organisation's calendar feed in the queue,
+    /// exactly as [`Moderation::submit`] would from its account (the same
+    /// checks; only its own services), recorded as from the calendar feed.
+    /// Only [`crate::feeds`] calls this, for the organisation whose own
+    /// account set the feed.
+    pub(crate) async fn submit_from_feed(
+        &self,
+        organization_id: &str,
+        proposal: &Proposal,
+        now: i64,
+    ) -> Result<i64, ModerationError> {
+        self.submit_for(organization_id, Proposer::CalendarFeed, proposal, now)
+            .await
+    }
+
+    /// Takes back the waiting changes an organisation's calendar feed
+    /// proposed for a service that is not in the directory, because the
+    /// event has left the feed: they become `superseded`, so staff cannot
+    /// publish an event that no longer exists. Returns their numbers.
+    pub(crate) async fn withdraw_waiting_from_feed(
+        &self,
+        organization_id: &str,
+        service_id: &str,
+        now: i64,
+    ) -> Result<Vec<i64>, ModerationError> {
+        if dispatch!(self, service_owner(service_id))?.is_some() {
+            return Err(ModerationError::Invalid(format!(
+                "the service {service_id} is in the directory: propose its withdrawal instead"
+            )));
+        }
+        dispatch!(self, withdraw_waiting(organization_id, service_id, now))
+    }
+
+    async fn submit_for(
+        &self,
+        organization_id: &str,
+        by: Proposer<'_>,
+        proposal: &Proposal,
+        now: i64,
+    ) -> Result<i64, ModerationError> {
         let (checked, kind, service_id) = match proposal {
             Proposal::Add(value) => {
                 let checked = check_listing(value, organization_id)?;
@@ -128,8 +198,7 @@ impl Moderation {
             service_name: &service_name,
             kind,
             proposal,
-            submitted_by: by.account_id(),
-            api_token: by.token_name(),
+            by,
         };
         dispatch!(self, submit(&change, now))
     }

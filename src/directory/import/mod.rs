@@ -153,7 +153,7 @@ pub fn read(
 /// Expands every schedule over the occurrence horizon, so a rule that
 /// cannot be expanded, or makes far too many occurrences, is caught before
 /// anything is written; such services become problems.
-fn check_schedules(mut parsed: Parsed, today: NaiveDate) -> Parsed {
+pub fn check_schedules(mut parsed: Parsed, today: NaiveDate) -> Parsed {
     let horizon = crate::directory::Horizon::from_today(today);
     let check = |schedule: &Schedule| -> Result<(), String> {
         let Some(recurrence) = &schedule.recurrence else {
