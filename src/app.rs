@@ -112,6 +112,7 @@ fn web_state(directory: Directory, settings: &Settings) -> crate::web::AppState 
     crate::web::AppState {
         accounts: crate::accounts::Accounts::new(directory.database().clone()),
         moderation: crate::moderation::Moderation::new(directory.database().clone()),
+        feeds: calendar_feeds(directory.database(), settings),
         directory,
         today: Arc::new(today_in_uk),
         https: settings.http.https,

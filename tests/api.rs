@@ -104,6 +104,7 @@ impl Api {
         let app = router(AppState {
             accounts: accounts.clone(),
             moderation: moderation.clone(),
+            feeds: signpost::feeds::Feeds::new(database.clone()),
             directory,
             today: Arc::new(today),
             https: false,

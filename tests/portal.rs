@@ -77,6 +77,14 @@ impl Portal {
         let app = router(AppState {
             accounts: accounts.clone(),
             moderation: moderation.clone(),
+            // The tests serve calendars on loopback.
+            feeds: signpost::feeds::Feeds::with_limits(
+                database.clone(),
+                signpost::feeds::FetchLimits {
+                    local_addresses: true,
+                    ..Default::default()
+                },
+            ),
             directory: directory.clone(),
             today: Arc::new(today),
             https,
@@ -1534,5 +1542,84 @@ backend_tests! {
         assert!(card.contains("Queensgate <script>alert(1)</script>"), "{card}");
         let telegram = signpost::channel::telegram::render::escape(&card);
         assert!(telegram.contains("Queensgate &lt;script&gt;") && !telegram.contains('<'), "{telegram}");
+    }
+}
+
+/// Serves `calendar` as `text/calendar` to every request on a loopback
+/// port, until the test ends; its address.
+async fn calendar_server(calendar: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{calendar}",
+                calendar.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    format!("http://{address}/events.ics")
+}
+
+/// A calendar with one weekly event, in the weeks after `today()`.
+const CALENDAR: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Walkers//EN\r\n\
+BEGIN:VEVENT\r\nUID:park-run-1@walkers.example\r\nDTSTAMP:20261120T120000Z\r\n\
+DTSTART;TZID=Europe/London:20261126T100000\r\nDTEND;TZID=Europe/London:20261126T113000\r\n\
+RRULE:FREQ=WEEKLY;BYDAY=TH\r\nSUMMARY:Thursday park walk\r\n\
+LOCATION:Greenhead Park\\, Park Drive\\, Huddersfield HD1 4HS\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+backend_tests! {
+    async fn an_organisation_gives_its_calendar_and_fetching_it_sends_the_events_to_staff(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, organisation) = portal.staff_and_organisation().await;
+        let answer = portal.get("/organisation/profile", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains(r#"<h2 id="calendar-feed">Calendar feed</h2>"#), "{}", answer.body);
+        assert!(!answer.body.contains("Fetch the calendar now"), "no feed yet");
+
+        // An address that is not one is named beside its field, and kept.
+        let typed: Fields = vec![("feed_url", "calendar.google.com/my events".to_owned())];
+        let answer = portal.submit("/organisation/feed", &organisation, &typed).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains(r#"id="feed_url-error""#), "{}", answer.body);
+        assert!(answer.body.contains("give one starting https://"), "{}", answer.body);
+        assert!(answer.body.contains(r#"value="calendar.google.com/my events""#), "{}", answer.body);
+
+        let url = calendar_server(CALENDAR).await;
+        let answer = portal.submit("/organisation/feed", &organisation, &[("feed_url", url.clone())]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header("location"), Some("/organisation/profile?done=feed"));
+        let answer = portal.get("/organisation/profile?done=feed", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("The calendar&#39;s address is saved") || answer.body.contains("The calendar&#x27;s address is saved"), "{}", answer.body);
+        assert!(answer.body.contains(&format!(r#"value="{url}""#)), "{}", answer.body);
+        assert!(answer.body.contains("Not fetched yet"), "{}", answer.body);
+
+        // Staff and forms without their token cannot touch it.
+        for uri in ["/organisation/feed", "/organisation/feed/fetch"] {
+            let answer = portal.submit(uri, &staff, &[("feed_url", String::new())]).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+            let answer = portal.post(uri, Some(&organisation.cookie), &[("feed_url", "")]).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+        }
+
+        let answer = portal.submit("/organisation/feed/fetch", &organisation, &[]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let answer = portal.get("/organisation/profile?done=fetched", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("Last fetched 24 November 2026, 12:00 UTC."), "{}", answer.body);
+        let queue = portal.moderation.queue(&staff_account(&portal).await).await.unwrap();
+        assert_eq!(queue.len(), 1, "{queue:?}");
+        assert_eq!(queue[0].service_name, "Thursday park walk");
+        let audit = portal.accounts.audit(None, 50).await.unwrap();
+        assert!(audit.iter().any(|e| e.action == "listing change submitted by the calendar feed"), "{audit:?}");
+
+        // Removing the feed leaves what it sent.
+        let answer = portal.submit("/organisation/feed", &organisation, &[("feed_url", String::new())]).await;
+        assert_eq!(answer.header("location"), Some("/organisation/profile?done=feed-removed"));
+        let answer = portal.get("/organisation/profile", Some(&organisation.cookie)).await;
+        assert!(!answer.body.contains("Fetch the calendar now"), "{}", answer.body);
+        assert_eq!(portal.moderation.queue(&staff_account(&portal).await).await.unwrap().len(), 1);
     }
 }

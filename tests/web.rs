@@ -51,6 +51,7 @@ fn state(directory: Directory, https: bool) -> AppState {
     AppState {
         accounts: signpost::accounts::Accounts::new(directory.database().clone()),
         moderation: signpost::moderation::Moderation::new(directory.database().clone()),
+        feeds: signpost::feeds::Feeds::new(directory.database().clone()),
         directory,
         today: Arc::new(today),
         https,

@@ -48,6 +48,9 @@ pub enum HttpError {
     /// A page could not be written: a bug. 500, logged.
     #[error("a page could not be written: {0}")]
     Template(#[from] askama::Error),
+    /// The calendar feeds failed: try again later. 500, logged.
+    #[error("the calendar feeds failed: {0}")]
+    Feeds(#[from] crate::feeds::FeedsError),
 }
 
 /// What people are told when the fault is ours.
@@ -64,7 +67,8 @@ impl HttpError {
             | HttpError::Template(_)
             | HttpError::Accounts(_)
             | HttpError::Stats(_)
-            | HttpError::Moderation(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | HttpError::Moderation(_)
+            | HttpError::Feeds(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -91,7 +95,8 @@ impl HttpError {
             | HttpError::Unavailable(_)
             | HttpError::Template(_)
             | HttpError::Stats(_)
-            | HttpError::Moderation(_) => {
+            | HttpError::Moderation(_)
+            | HttpError::Feeds(_) => {
                 tracing::error!(error = %self, "could not answer a web request");
                 OUR_FAULT.to_owned()
             }

@@ -22,6 +22,7 @@
 //!  GET/POST /organisation/activities/{id} change one organisation::edit_activity, change_activity
 //!  POST /organisation/activities/{id}/withdraw, /confirm  organisation::withdraw_activity, confirm_activity
 //!  GET/POST /organisation/profile  its profile organisation::profile_form, save_profile
+//!  POST /organisation/feed, /feed/fetch  its calendar feed organisation::save_feed, fetch_feed
 //!  GET /staff/audit      who changed what     staff::audit            (staff)
 //!  GET/POST /organisation/tokens, POST /organisation/tokens/revoke
 //!                        its API tokens        tokens::tokens_page, create, revoke (organisation)
@@ -71,6 +72,7 @@ use chrono::NaiveDate;
 
 use crate::accounts::{Accounts, LoginLimiter};
 use crate::directory::Directory;
+use crate::feeds::Feeds;
 use crate::moderation::Moderation;
 
 /// What every request handler shares.
@@ -89,6 +91,9 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Listings organisations propose, and staff decisions on them.
     pub moderation: Moderation,
+    /// Organisations' calendar feeds: set on the profile page, fetched now
+    /// on request (and on a schedule by `serve` and `web`).
+    pub feeds: Feeds,
     /// Failed sign-ins per address, shared by every request.
     pub limiter: Arc<LoginLimiter>,
     /// Seconds since 1970 UTC, which decides when sessions, setup links
@@ -155,6 +160,8 @@ pub fn router(state: AppState) -> Router {
             "/organisation/profile",
             get(organisation::profile_form).post(organisation::save_profile),
         )
+        .route("/organisation/feed", post(organisation::save_feed))
+        .route("/organisation/feed/fetch", post(organisation::fetch_feed))
         .route("/staff/audit", get(staff::audit))
         .route(
             "/organisation/tokens",

@@ -34,6 +34,7 @@ use crate::activity::{
     ActivityForm, FieldProblem, Repeat, is_phone_number, is_web_address, new_service_id,
 };
 use crate::directory::model::{Moderation as Shown, Organization, Phone, Service};
+use crate::feeds::FeedsError;
 use crate::moderation::{ChangeKind, ChangeStatus, ModerationError, PORTAL_SOURCE, Proposal};
 use crate::search::Category;
 
@@ -450,6 +451,16 @@ pub struct ProfilePage {
     pub website: String,
     pub phone: String,
     pub problems: Vec<FieldProblem>,
+    /// The calendar feed's address, as saved or as typed.
+    pub feed_url: String,
+    /// Whether a feed is saved (so it can be fetched now or removed).
+    pub has_feed: bool,
+    /// How the last fetch went, in words.
+    pub feed_status: Option<String>,
+    /// What is wrong with the address typed.
+    pub feed_error: Option<String>,
+    /// What was just done, to confirm it.
+    pub done: Option<&'static str>,
 }
 
 impl ProfilePage {
@@ -474,12 +485,25 @@ async fn own_record(
         )))
 }
 
-pub async fn profile_form(
-    State(state): State<AppState>,
-    organisation: Organisation,
-) -> Result<Response, PageError> {
-    let record = own_record(&state, &organisation).await?;
-    let page = ProfilePage {
+/// The profile page as saved: the record and the calendar feed.
+async fn profile_page(
+    state: &AppState,
+    organisation: &Organisation,
+) -> Result<ProfilePage, PageError> {
+    let record = own_record(state, organisation).await?;
+    let feed = state
+        .feeds
+        .feed_for(&organisation.signed_in.account)
+        .await?;
+    let feed_status = feed.as_ref().map(|feed| match &feed.last_fetch {
+        Some(fetch) => format!(
+            "Last fetched {}. {}",
+            super::queue::when(fetch.at),
+            fetch.outcome
+        ),
+        None => "Not fetched yet: Signpost fetches calendars every few hours.".to_owned(),
+    });
+    Ok(ProfilePage {
         section: "account",
         form_token: organisation.signed_in.form_token(),
         name: record.name,
@@ -492,8 +516,84 @@ pub async fn profile_form(
             .map(|p| p.number.clone())
             .unwrap_or_default(),
         problems: Vec::new(),
+        has_feed: feed.is_some(),
+        feed_url: feed.map(|feed| feed.url).unwrap_or_default(),
+        feed_status,
+        feed_error: None,
+        done: None,
+    })
+}
+
+pub async fn profile_form(
+    State(state): State<AppState>,
+    organisation: Organisation,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let mut page = profile_page(&state, &organisation).await?;
+    page.done = match query.as_deref() {
+        Some("done=feed") => Some(
+            "The calendar's address is saved. Signpost will fetch it within a few hours, or fetch it now below.",
+        ),
+        Some("done=feed-removed") => Some(
+            "The calendar feed is removed. Listings it sent stay as they are: withdraw any you want taken down.",
+        ),
+        Some("done=fetched") => Some("The calendar was fetched: see what happened below."),
+        _ => None,
     };
     Ok(private(StatusCode::OK, page.render()?))
+}
+
+/// `POST /organisation/feed`: saves the calendar's address, or removes the
+/// feed when the address is empty.
+pub async fn save_feed(
+    State(state): State<AppState>,
+    organisation: Organisation,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let fields = form_fields(&body);
+    if !organisation.signed_in.form_is_ours(&fields) {
+        return Err(forbidden_form());
+    }
+    let typed = fields
+        .get("feed_url")
+        .map(|url| url.trim().to_owned())
+        .unwrap_or_default();
+    let url = (!typed.is_empty()).then_some(typed.as_str());
+    match state
+        .feeds
+        .set_feed(&organisation.signed_in.account, url, (state.now)())
+        .await
+    {
+        Ok(Some(_)) => Ok(see_other("/organisation/profile?done=feed")),
+        Ok(None) => Ok(see_other("/organisation/profile?done=feed-removed")),
+        Err(FeedsError::InvalidUrl(message)) => {
+            let mut page = profile_page(&state, &organisation).await?;
+            page.feed_url = typed;
+            page.feed_error = Some(super::pages::sentence(&message));
+            Ok(private(StatusCode::BAD_REQUEST, page.render()?))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `POST /organisation/feed/fetch`: fetches the organisation's calendar now.
+pub async fn fetch_feed(
+    State(state): State<AppState>,
+    organisation: Organisation,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    if !organisation.signed_in.form_is_ours(&form_fields(&body)) {
+        return Err(forbidden_form());
+    }
+    state
+        .feeds
+        .refresh_feed_of(
+            &organisation.signed_in.account,
+            (state.today)(),
+            (state.now)(),
+        )
+        .await?;
+    Ok(see_other("/organisation/profile?done=fetched"))
 }
 
 pub async fn save_profile(
@@ -512,14 +612,12 @@ pub async fn save_profile(
             .unwrap_or_default()
     };
     let mut page = ProfilePage {
-        section: "account",
-        form_token: organisation.signed_in.form_token(),
         name: text("name"),
         description: text("description"),
         email: text("email"),
         website: text("website"),
         phone: text("phone"),
-        problems: Vec::new(),
+        ..profile_page(&state, &organisation).await?
     };
     let problems = profile_problems(&page);
     if !problems.is_empty() {
