@@ -1,9 +1,10 @@
 //! The portal in a real browser: headless Chromium driven over WebDriver
 //! (Debian's `chromium` and `chromium-driver`), against the real binary.
 //!
-//! One journey, as people make it: staff set up their account from the
-//! link `signpost staff add` prints and invite an organisation; the
-//! organisation sets its password and adds a weekly activity with the
+//! One journey, as people make it, on the portal `signpost serve` runs
+//! beside the bot (on a fake Telegram Bot API): staff set up their account
+//! from the link `signpost staff add` prints and invite an organisation;
+//! the organisation sets its password and adds a weekly activity with the
 //! form; staff approve it; and the bot finds it in a console conversation.
 //!
 //! Without Chromium and ChromeDriver the test says so and passes, except
@@ -12,6 +13,7 @@
 //! README shows.
 
 mod common;
+mod fake_telegram;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -484,16 +486,20 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         .arg(&fixture));
     count_some_usage(&database).await;
 
-    // The portal, on a port of its own.
-    let log = dir.path().join("web.log");
+    // `signpost serve`: the bot (on a fake Telegram) with the portal beside
+    // it, on a port of its own.
+    let telegram = fake_telegram::FakeTelegram::start().await;
+    let log = dir.path().join("serve.log");
     let mut web = Running(
         signpost(&database)
-            .args(["web"])
+            .args(["serve"])
+            .env("SIGNPOST_TELEGRAM__TOKEN", fake_telegram::TOKEN)
+            .env("SIGNPOST_TELEGRAM__API_URL", telegram.url())
             .env("SIGNPOST_HTTP__BIND", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .expect("signpost web starts"),
+            .expect("signpost serve starts"),
     );
     let base = common::wait_for_web_portal(&log, &mut web.0).await;
 
