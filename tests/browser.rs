@@ -602,7 +602,7 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         .await;
     let page = browser.text("main").await;
     assert!(
-        page.contains(ACTIVITY) && page.contains("Every Tuesday, 10:30 to 12:00"),
+        page.contains(ACTIVITY) && page.contains("Every Tuesday, 10:30am to 12pm"),
         "{page}"
     );
     browser.click("form[action$='/approve'] button").await;

@@ -989,7 +989,7 @@ backend_tests! {
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("Tea, coffee and a chat, every Friday."), "{}", page.body);
         assert!(page.body.contains("Marsden Mechanics Hall, Peel Street, Marsden, HD7 6BW"), "{}", page.body);
-        assert!(page.body.contains("weekly FR 10:00–12:00"), "{}", page.body);
+        assert!(page.body.contains("<dd>Every Friday, 10am to 12pm</dd>"), "{}", page.body);
         assert_eq!(page.hidden_form_token(), staff.form_token);
         let missing = portal.get("/staff/queue/999999", Some(&staff.cookie)).await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -1187,8 +1187,8 @@ backend_tests! {
         let id = portal.only_waiting_change().await;
         let answer = portal.get(&format!("/staff/queue/{id}"), Some(&staff.cookie)).await;
         for shown in [
-            "Every Tuesday, 10:00 to 12:00; not on 22 December 2026, 29 December 2026",
-            "<dd>social-groups, older-people</dd>",
+            "Every Tuesday, 10am to 12pm; not on 22 December 2026, 29 December 2026",
+            "<dd>Social groups, Older people</dd>",
             "<dd>£2, tea included</dd>",
             "<dd>Step-free access, Fine to come alone, Someone will meet you</dd>",
             "<dd>Just turn up</dd>",
@@ -1511,9 +1511,11 @@ backend_tests! {
         let answer = portal.submit("/organisation/activities/new", &organisation, &form).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
         let id = portal.only_waiting_change().await;
-        // Staff read the listing as it was sent, escaped.
+        // Staff read the listing as the directory will hold it: the name
+        // as plain text, the address as typed, escaped.
         let answer = portal.get(&format!("/staff/queue/{id}"), Some(&staff.cookie)).await;
-        assert!(answer.body.contains("Tea &#60;script&#62;alert(1)&#60;/script&#62;"), "{}", answer.body);
+        assert!(answer.body.contains("<dt>Name</dt><dd>Tea</dd>"), "{}", answer.body);
+        assert!(answer.body.contains("Queensgate &#60;script&#62;alert(1)&#60;/script&#62;"), "{}", answer.body);
         // The directory's importer keeps listings as plain text, so the
         // markup is gone before anything else shows it.
         for (uri, cookie) in [
@@ -1593,7 +1595,9 @@ backend_tests! {
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
         assert_eq!(answer.header("location"), Some("/organisation/profile?done=feed"));
         let answer = portal.get("/organisation/profile?done=feed", Some(&organisation.cookie)).await;
-        assert!(answer.body.contains("The calendar&#39;s address is saved") || answer.body.contains("The calendar&#x27;s address is saved"), "{}", answer.body);
+        let main = answer.body.split("<main").nth(1).expect("a main element");
+        assert!(main.contains(r#"<div class="notice" role="status"><p>The calendar&#39;s address is saved"#), "{}", answer.body);
+        assert!(answer.body.contains("<title>Your organisation's profile – Signpost</title>"), "{}", answer.body);
         assert!(answer.body.contains(&format!(r#"value="{url}""#)), "{}", answer.body);
         assert!(answer.body.contains("Not fetched yet"), "{}", answer.body);
 
@@ -1621,5 +1625,39 @@ backend_tests! {
         let answer = portal.get("/organisation/profile", Some(&organisation.cookie)).await;
         assert!(!answer.body.contains("Fetch the calendar now"), "{}", answer.body);
         assert_eq!(portal.moderation.queue(&staff_account(&portal).await).await.unwrap().len(), 1);
+    }
+}
+
+backend_tests! {
+    async fn staff_see_the_rule_and_welcome_the_bot_will_use_not_the_labels_sent(db: TestDatabase) {
+        let portal = Portal::new(&db, false).await;
+        let (staff, _) = portal.staff_and_organisation().await;
+        let mut listing = coffee_morning("Coffee morning");
+        // Words that say Tuesday over a rule for Fridays, and a hearing loop
+        // term labelled as something else.
+        listing["schedules"][0]["description"] = serde_json::json!("Every Tuesday, 10:00");
+        listing["attributes"] = serde_json::json!([{
+            "id": "6a1f0000-0000-4000-8000-000000000106",
+            "taxonomy_term": {
+                "id": signpost::directory::model::WelcomeFact::HearingLoop.term_id(),
+                "name": "Free cake",
+            },
+        }]);
+        let account = portal
+            .accounts
+            .sign_in(&Email::parse(ORGANISATION_EMAIL).unwrap(), password(), portal.now())
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        let id = portal
+            .moderation
+            .submit(&account, &Proposal::Add(listing), portal.now())
+            .await
+            .unwrap();
+        let answer = portal.get(&format!("/staff/queue/{id}"), Some(&staff.cookie)).await;
+        assert!(answer.body.contains("<dt>When</dt><dd>Every Friday, 10am to 12pm</dd>"), "{}", answer.body);
+        assert!(answer.body.contains("<dd>Hearing loop</dd>"), "{}", answer.body);
+        assert!(!answer.body.contains("Free cake") && !answer.body.contains("Every Tuesday"), "{}", answer.body);
     }
 }

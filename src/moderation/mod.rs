@@ -281,6 +281,16 @@ impl<'a> Submitter<'a> {
     }
 }
 
+/// A stored proposal (HSDS JSON text) read as the directory would hold it
+/// once approved: through the same checks as approval, for
+/// `organization_id`. `None` if it is not JSON or the checks refuse it.
+pub fn read_listing(proposal: &str, organization_id: &str) -> Option<Batch> {
+    let value: Value = serde_json::from_str(proposal).ok()?;
+    check_listing(&value, organization_id)
+        .ok()
+        .map(|checked| checked.batch)
+}
+
 /// The organisation an account speaks for, if it may propose listings.
 fn organisation_of(account: &Account) -> Result<&str, ModerationError> {
     match &account.role {

@@ -15,13 +15,13 @@
 //! proposed listing is shown through the templates, so whatever an
 //! organisation typed is escaped.
 
+use crate::directory::model::{Location, WelcomeFact};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use super::AppState;
 use super::account::{Organisation, Staff, forbidden_form, form_fields, private};
@@ -111,7 +111,7 @@ pub async fn queue(
 pub struct Listing {
     pub name: String,
     pub description: String,
-    /// Category slugs (`x_categories`).
+    /// The kinds of activity, by name.
     pub categories: String,
     pub places: Vec<String>,
     pub times: Vec<String>,
@@ -125,127 +125,105 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Reads what it can from the proposal's HSDS JSON; anything missing is
-    /// left empty, as the importer has already checked the listing.
-    fn read(proposal: &str) -> Option<Listing> {
-        let value: Value = serde_json::from_str(proposal).ok()?;
-        let service = match &value {
-            Value::Array(items) => items.first()?.clone(),
-            _ => value,
-        };
-        let text = |value: &Value, name: &str| {
-            value
-                .get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        };
-        let list = |value: &Value, name: &str| {
-            value
-                .get(name)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
-        let places = list(&service, "service_at_locations")
+    /// The listing as the directory will hold it: read from the proposal by
+    /// the same HSDS importer that approval uses, so staff check what the
+    /// bot will show (the rule it will follow, the welcome facts by their
+    /// term ids), not the labels a client chose to send with it. `None`
+    /// when the importer no longer accepts it (approval then says why).
+    fn read(proposal: &str, organization_id: &str) -> Option<Listing> {
+        let batch = crate::moderation::read_listing(proposal, organization_id)?;
+        let service = batch.services.first()?;
+        let links: Vec<_> = batch
+            .service_at_locations
             .iter()
-            .filter_map(|link| link.get("location"))
+            .filter(|link| link.service_id == service.id)
+            .collect();
+        let locations: Vec<&Location> = links
+            .iter()
+            .filter_map(|link| batch.locations.iter().find(|l| l.id == link.location_id))
+            .collect();
+        let mut places: Vec<String> = locations
+            .iter()
             .map(|location| {
-                let mut parts = vec![text(location, "name")];
-                for address in list(location, "addresses") {
-                    for field in ["address_1", "city", "postal_code"] {
-                        parts.push(text(&address, field));
-                    }
+                let mut parts: Vec<String> = location.name.iter().cloned().collect();
+                if let Some(address) = location.addresses.first() {
+                    parts.extend([
+                        address.address_1.clone(),
+                        address.city.clone(),
+                        address.postal_code.clone(),
+                    ]);
                 }
-                parts.retain(|part| !part.is_empty());
+                parts.retain(|part| !part.trim().is_empty());
                 parts.join(", ")
             })
             .filter(|place| !place.is_empty())
             .collect();
-        let times = list(&service, "schedules")
+        if service.online {
+            places.push("By phone or online".to_owned());
+        }
+        let times = service
+            .schedules
             .iter()
-            .map(|schedule| {
-                // The schedule's own words when it has them (the portal's
-                // form writes them); else its rule's fields.
-                let mut time = text(schedule, "description");
-                if time.is_empty() {
-                    time = [
-                        text(schedule, "freq").to_lowercase(),
-                        text(schedule, "byday"),
-                        text(schedule, "dtstart"),
-                        [text(schedule, "opens_at"), text(schedule, "closes_at")]
-                            .into_iter()
-                            .filter(|time| !time.is_empty())
-                            .collect::<Vec<_>>()
-                            .join("–"),
-                    ]
-                    .into_iter()
-                    .filter(|part| !part.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+            .chain(links.iter().flat_map(|link| &link.schedules))
+            .map(|schedule| match &schedule.recurrence {
+                Some(rule) => {
+                    let mut time = rule.summary().unwrap_or_else(|| {
+                        format!("from {}: {}", rule.start, rule.rules.join("; "))
+                    });
+                    if !rule.excluded_dates.is_empty() {
+                        let left_out: Vec<String> = rule
+                            .excluded_dates
+                            .iter()
+                            .map(|date| date.format("%-d %B %Y").to_string())
+                            .collect();
+                        time.push_str(&format!("; not on {}", left_out.join(", ")));
+                    }
+                    time
                 }
-                let left_out: Vec<String> = schedule
-                    .get("x_recurrence")
-                    .map(|rule| list(rule, "excluded_dates"))
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(|date| date.get(..10)?.parse::<chrono::NaiveDate>().ok())
-                    .map(|date| date.format("%-d %B %Y").to_string())
-                    .collect();
-                if !left_out.is_empty() {
-                    time.push_str(&format!("; not on {}", left_out.join(", ")));
-                }
-                time
+                None => schedule
+                    .description
+                    .clone()
+                    .map(|words| format!("{words} (no dates)"))
+                    .unwrap_or_default(),
             })
             .filter(|time| !time.is_empty())
             .collect();
-        let mut welcome: Vec<String> = list(&service, "service_at_locations")
-            .iter()
-            .filter_map(|link| link.get("location"))
-            .filter(|location| location.get("x_step_free") == Some(&Value::Bool(true)))
-            .map(|_| "Step-free access".to_owned())
-            .take(1)
-            .collect();
-        welcome.extend(list(&service, "attributes").iter().filter_map(|attribute| {
-            let term = attribute.get("taxonomy_term")?;
-            let name = text(term, "name");
-            (!name.is_empty()).then_some(name)
-        }));
-        let mut cost = text(&service, "fees_description");
-        if service.get("x_free") == Some(&Value::Bool(true)) && cost != "Free" {
-            cost = if cost.is_empty() {
-                "Free".to_owned()
-            } else {
-                format!("{cost} (free)")
-            };
+        let mut welcome = Vec::new();
+        if locations.iter().any(|l| l.step_free == Some(true)) {
+            welcome.push("Step-free access".to_owned());
         }
-        let mut contact: Vec<String> = list(&service, "phones")
-            .iter()
-            .map(|phone| text(phone, "number"))
-            .filter(|number| !number.is_empty())
-            .collect();
-        contact.extend(
-            ["email", "url"]
+        welcome.extend(
+            WelcomeFact::ALL
                 .into_iter()
-                .map(|field| text(&service, field))
-                .filter(|value| !value.is_empty()),
+                .filter(|fact| {
+                    let id = fact.term_id();
+                    service.attributes.iter().any(|a| a.taxonomy_term_id == id)
+                })
+                .map(|fact| fact.name().to_owned()),
         );
-        let categories = list(&service, "x_categories")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cost = match (service.fees_description.as_deref(), service.free) {
+            (Some(cost), Some(true)) if cost != "Free" => format!("{cost} (free)"),
+            (Some(cost), _) => cost.to_owned(),
+            (None, Some(true)) => "Free".to_owned(),
+            (None, _) => String::new(),
+        };
+        let mut contact: Vec<String> = service.phones.iter().map(|p| p.number.clone()).collect();
+        contact.extend(service.email.clone());
+        contact.extend(service.url.clone());
         Some(Listing {
-            name: text(&service, "name"),
-            description: text(&service, "description"),
-            categories,
+            name: service.name.clone(),
+            description: service.description.clone().unwrap_or_default(),
+            categories: service
+                .categories
+                .iter()
+                .map(|c| c.label())
+                .collect::<Vec<_>>()
+                .join(", "),
             places,
             times,
             cost,
             welcome,
-            how_to_join: text(&service, "application_process"),
+            how_to_join: service.application_process.clone().unwrap_or_default(),
             contact,
         })
     }
@@ -283,7 +261,9 @@ async fn change_page(state: &AppState, staff: &Staff, id: i64) -> Result<ChangeP
         form_token: staff.0.form_token(),
         waiting: change.status == ChangeStatus::Waiting,
         service_id: change.service_id.clone(),
-        listing: proposal.as_deref().and_then(Listing::read),
+        listing: proposal
+            .as_deref()
+            .and_then(|proposal| Listing::read(proposal, &change.organization_id)),
         change: ChangeRow::new(&change),
         reason: String::new(),
         reason_error: None,
