@@ -349,6 +349,24 @@ backend_tests! {
         assert_eq!(audit[0].action, "listing change submitted by the calendar feed", "{audit:?}");
     }
 
+    async fn the_feed_of_an_organisation_without_a_current_account_is_not_fetched(db: TestDatabase) {
+        let portal = portal(&db).await;
+        portal.serve_feed(calendar(&[WALK])).await;
+        let sql = "UPDATE account SET disabled_at = 1 WHERE organization_id = $1";
+        if db.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(&portal.organization_id).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(&portal.organization_id).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        let refreshed = portal.feeds.refresh(today(), NOW).await.unwrap();
+        assert!(refreshed.is_empty(), "{refreshed:?}");
+        assert!(portal.queue().await.is_empty());
+    }
+
     async fn staff_approve_a_feed_event_and_the_bot_then_finds_it(db: TestDatabase) {
         let portal = portal(&db).await;
         portal.serve_feed(calendar(&[WALK])).await;

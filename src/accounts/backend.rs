@@ -283,10 +283,14 @@ pub async fn revoke_api_token(
     Ok(revoked)
 }
 
-/// A live token's organisation and name.
+/// A live token's organisation and name: not revoked, and its organisation
+/// still has an account that is not disabled.
 pub async fn api_token_organization(pool: &Pool, digest: &str) -> Result<Option<(String, String)>> {
     Ok(sqlx::query_as(
-        "SELECT organization_id, name FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL",
+        "SELECT t.organization_id, t.name FROM api_token t
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+            AND EXISTS (SELECT 1 FROM account a WHERE a.organization_id = t.organization_id
+                AND a.disabled_at IS NULL)",
     )
     .bind(digest)
     .fetch_optional(pool)

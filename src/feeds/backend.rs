@@ -103,11 +103,14 @@ pub async fn feed(pool: &Pool, organization_id: &str) -> Result<Option<Feed>> {
     Ok(row.map(feed_from))
 }
 
-/// Every feed: organisation id and name, and address, by organisation name.
+/// Every feed of an organisation that still has a current account:
+/// organisation id and name, and address, by organisation name.
 pub async fn feeds(pool: &Pool) -> Result<Vec<(String, String, String)>> {
     Ok(sqlx::query_as(
         "SELECT f.organization_id, o.name, f.url
          FROM calendar_feed f JOIN organization o ON o.id = f.organization_id
+         WHERE EXISTS (SELECT 1 FROM account a WHERE a.organization_id = f.organization_id
+            AND a.disabled_at IS NULL)
          ORDER BY o.name, f.organization_id",
     )
     .fetch_all(pool)
