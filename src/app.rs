@@ -318,9 +318,14 @@ pub async fn feeds_refresh(settings: &Settings) -> anyhow::Result<bool> {
         text.push_str("No organisation has given a calendar feed yet.\n");
     }
     for feed in &refreshed {
+        // The host only: an address may be a secret link to the calendar.
+        let host = url::Url::parse(&feed.url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "{} ({}): {}\n",
-            feed.organization_name, feed.url, feed.outcome
+            "{} (a calendar at {host}): {}\n",
+            feed.organization_name, feed.outcome
         ));
     }
     write_out(&text)?;

@@ -67,7 +67,12 @@ pub async fn set_feed(
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            ("calendar feed set", Some(url))
+            // Only the host: a calendar's address may be a secret link
+            // (such as Google's "secret address"), and staff read the log.
+            let host = url::Url::parse(url)
+                .ok()
+                .and_then(|url| url.host_str().map(|host| format!("a calendar at {host}")));
+            ("calendar feed set", host)
         }
         None => {
             sqlx::query("DELETE FROM calendar_feed WHERE organization_id = $1")

@@ -360,6 +360,9 @@ struct Details {
     extra_dates: Vec<Stamp>,
     excluded_dates: Vec<Stamp>,
     cancelled: bool,
+    /// CLASS:PRIVATE or CONFIDENTIAL: not for publishing, whatever else it
+    /// says (a calendar's appointments with people).
+    private: bool,
     description: Option<String>,
     url: Option<String>,
     location: Option<String>,
@@ -480,6 +483,12 @@ impl Details {
             extra_dates: list("RDATE")?,
             excluded_dates: list("EXDATE")?,
             cancelled: status.is_some_and(|status| status.eq_ignore_ascii_case("CANCELLED")),
+            private: find(properties, "CLASS")
+                .map(text_value)
+                .is_some_and(|class| {
+                    class.eq_ignore_ascii_case("PRIVATE")
+                        || class.eq_ignore_ascii_case("CONFIDENTIAL")
+                }),
             description,
             url: find(properties, "URL")
                 .map(|url| url.val.as_str().trim().to_owned())
@@ -584,6 +593,11 @@ impl Builder<'_> {
         let (base, base_details) = base;
         if !base.is_instance && base_details.cancelled {
             let skipped = base.skipped("it is cancelled (STATUS:CANCELLED)");
+            self.parsed.batch.skipped.push(skipped);
+            return;
+        }
+        if base_details.private {
+            let skipped = base.skipped("it is marked private (CLASS:PRIVATE or CONFIDENTIAL)");
             self.parsed.batch.skipped.push(skipped);
             return;
         }
@@ -1450,7 +1464,9 @@ mod tests {
              BEGIN:VEVENT\r\nUID:gone@example.org\r\nSUMMARY:Cancelled club\r\nSTATUS:CANCELLED\r\n\
              DTSTART;TZID=Europe/London:20260108T190000\r\nEND:VEVENT\r\n\
              BEGIN:VEVENT\r\nUID:nameless@example.org\r\n\
-             DTSTART;TZID=Europe/London:20260108T190000\r\nEND:VEVENT\r\n",
+             DTSTART;TZID=Europe/London:20260108T190000\r\nEND:VEVENT\r\n\
+             BEGIN:VEVENT\r\nUID:visit@example.org\r\nSUMMARY:Home visit\r\nCLASS:PRIVATE\r\n\
+             DTSTART;TZID=Europe/London:20260108T150000\r\nEND:VEVENT\r\n",
         );
         let parsed = parse(&text, &options()).expect("parses");
         assert_eq!(parsed.problems, Vec::new());
@@ -1472,11 +1488,14 @@ mod tests {
             .iter()
             .map(|s| (s.record.as_str(), s.reason.as_str()))
             .collect();
-        assert_eq!(skipped.len(), 2);
+        assert_eq!(skipped.len(), 3);
         assert_eq!(skipped[0].0, "VEVENT \"gone@example.org\" at line 30");
         assert!(skipped[0].1.contains("cancelled"));
         assert_eq!(skipped[1].0, "VEVENT \"nameless@example.org\" at line 36");
         assert!(skipped[1].1.contains("SUMMARY"));
+        // A private appointment is never listed.
+        assert_eq!(skipped[2].0, "VEVENT \"visit@example.org\" at line 40");
+        assert!(skipped[2].1.contains("private"), "{}", skipped[2].1);
 
         let knit = service(&parsed, "knit@example.org");
         assert_eq!(
