@@ -41,6 +41,8 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 /// The longest short text (cost, how to join, place name, address), in
 /// characters.
 pub const MAX_SHORT_CHARS: usize = 300;
+/// The longest web address, in characters.
+pub const MAX_URL_CHARS: usize = 500;
 /// The most dates an activity can be left out on.
 pub const MAX_DATES_LEFT_OUT: usize = 60;
 
@@ -249,6 +251,17 @@ impl ActivityForm {
         }
     }
 
+    /// The dates as a date field shows them (2027-01-14), where they can be
+    /// read: a browser blanks a date field given any other form.
+    pub fn with_dates_for_fields(mut self) -> ActivityForm {
+        for field in [&mut self.date, &mut self.until] {
+            if let Some(date) = parse_date(field) {
+                *field = date.format("%Y-%m-%d").to_string();
+            }
+        }
+        self
+    }
+
     /// Checks every field against `today`, giving the activity or every
     /// problem found, in the form's order.
     pub fn check(&self, today: NaiveDate) -> Result<Activity, Vec<FieldProblem>> {
@@ -343,7 +356,8 @@ impl ActivityForm {
             None => {
                 problem(
                     "date",
-                    "Enter the date it (first) happens, such as 14/01/2027.".to_owned(),
+                    "Enter the date, or the first date if it repeats, such as 14/01/2027."
+                        .to_owned(),
                 );
                 None
             }
@@ -373,10 +387,12 @@ impl ActivityForm {
                     );
                     None
                 }
-                Some(ends) if starts.is_some_and(|starts| ends <= starts) => {
+                // An end before the start is the next morning: 20:00 to 01:00.
+                Some(ends) if starts == Some(ends) => {
                     problem(
                         "ends",
-                        "It must end after it starts: check the times.".to_owned(),
+                        "It must end at a different time from when it starts: check the times."
+                            .to_owned(),
                     );
                     None
                 }
@@ -399,6 +415,14 @@ impl ActivityForm {
                     problem(
                         "until",
                         "The last date is before the first: check the dates.".to_owned(),
+                    );
+                    None
+                }
+                Some(until) if until < today => {
+                    problem(
+                        "until",
+                        "The last date has passed, so nobody would see it: check the date, or leave it empty."
+                            .to_owned(),
                     );
                     None
                 }
@@ -428,6 +452,19 @@ impl ActivityForm {
             }
             not_on.sort();
             not_on.dedup();
+            let outside = not_on.iter().find(|date| {
+                first.is_some_and(|first| **date < first)
+                    || until.is_some_and(|until| **date > until)
+            });
+            if let Some(date) = outside {
+                problem(
+                    "not_on",
+                    format!(
+                        "{} is outside the dates it runs: check the dates it does not happen.",
+                        date.format("%d/%m/%Y")
+                    ),
+                );
+            }
             if not_on.len() > MAX_DATES_LEFT_OUT {
                 problem(
                     "not_on",
@@ -451,7 +488,7 @@ impl ActivityForm {
             );
         }
         let phone = self.phone.trim();
-        if !phone.is_empty() && !is_phone_number(phone) {
+        if !phone.is_empty() && (phone.chars().count() > 30 || !is_phone_number(phone)) {
             problem(
                 "phone",
                 "Enter a phone number, such as 01484 123456, or leave it empty.".to_owned(),
@@ -465,10 +502,14 @@ impl ActivityForm {
             );
         }
         let booking_url = self.booking_url.trim();
-        if !booking_url.is_empty() && !is_web_address(booking_url) {
+        if !booking_url.is_empty()
+            && (booking_url.chars().count() > MAX_URL_CHARS || !is_web_address(booking_url))
+        {
             problem(
                 "booking_url",
-                "Enter a web address starting https://, or leave it empty.".to_owned(),
+                format!(
+                    "Enter a web address starting https://, up to {MAX_URL_CHARS} characters, or leave it empty."
+                ),
             );
         }
 
@@ -533,6 +574,24 @@ impl ActivityForm {
             return Err("its times are not dated".to_owned());
         };
         let (repeat, first) = repeat_of(rule)?;
+        if rule.timezone != TIME_ZONE {
+            return Err(format!("its times are in the {} time zone", rule.timezone));
+        }
+        if service.phones.len() > 1 {
+            return Err("it has more than one phone number".to_owned());
+        }
+        // The form has an end time, not a length: up to a day, past
+        // midnight if need be.
+        let ends = match rule.duration_minutes {
+            None => None,
+            Some(minutes) if minutes > 0 && minutes < 24 * 60 => Some(
+                rule.start
+                    .time()
+                    .overflowing_add_signed(chrono::Duration::minutes(i64::from(minutes)))
+                    .0,
+            ),
+            Some(_) => return Err("each time lasts a day or more".to_owned()),
+        };
         let mut form = ActivityForm {
             title: service.name.clone(),
             description: service.description.clone().unwrap_or_default(),
@@ -545,15 +604,8 @@ impl ActivityForm {
             repeat: repeat.as_str().to_owned(),
             date: first.format("%Y-%m-%d").to_string(),
             starts: rule.start.time().format("%H:%M").to_string(),
-            ends: rule
-                .duration_minutes
-                .and_then(|minutes| {
-                    let (ends, overflow) = rule
-                        .start
-                        .time()
-                        .overflowing_add_signed(chrono::Duration::minutes(i64::from(minutes)));
-                    (overflow == 0).then(|| ends.format("%H:%M").to_string())
-                })
+            ends: ends
+                .map(|e| e.format("%H:%M").to_string())
                 .unwrap_or_default(),
             until: until_of(rule)
                 .map(|d| d.format("%Y-%m-%d").to_string())
@@ -817,9 +869,7 @@ impl Activity {
             timezone: TIME_ZONE.to_owned(),
             start: when.first.and_time(when.starts),
             all_day: false,
-            duration_minutes: when
-                .ends
-                .map(|ends| (ends - when.starts).num_minutes() as u32),
+            duration_minutes: when.ends.map(|ends| minutes_between(when.starts, ends)),
             rules,
             extra_dates: Vec::new(),
             excluded_dates: when
@@ -853,6 +903,45 @@ impl Activity {
             words.push_str(&format!(", until {}", until.format("%-d %B %Y")));
         }
         words
+    }
+}
+
+/// Minutes from `starts` to `ends`, the next day when `ends` is earlier.
+fn minutes_between(starts: NaiveTime, ends: NaiveTime) -> u32 {
+    let minutes = (ends - starts).num_minutes();
+    (if minutes <= 0 {
+        minutes + 24 * 60
+    } else {
+        minutes
+    }) as u32
+}
+
+/// Adds to a listing made by [`Activity::to_listing`] the attributes of
+/// the service it replaces that the form does not show (taxonomy terms
+/// from a council's feed, say), so an edit keeps them.
+pub fn keep_other_attributes(listing: &mut Value, existing: &Service) {
+    let welcome: Vec<String> = WelcomeFact::ALL.iter().map(|f| f.term_id()).collect();
+    let kept: Vec<Value> = existing
+        .attributes
+        .iter()
+        .filter(|attribute| !welcome.contains(&attribute.taxonomy_term_id))
+        .map(|attribute| {
+            let mut kept = json!({
+                "id": attribute.id,
+                "taxonomy_term_id": attribute.taxonomy_term_id,
+            });
+            if let Some(value) = &attribute.value {
+                kept["value"] = json!(value);
+            }
+            kept
+        })
+        .collect();
+    if kept.is_empty() {
+        return;
+    }
+    match listing.get_mut("attributes").and_then(Value::as_array_mut) {
+        Some(attributes) => attributes.extend(kept),
+        None => listing["attributes"] = Value::Array(kept),
     }
 }
 
@@ -1195,7 +1284,7 @@ mod tests {
     #[test]
     fn wrong_values_are_named_with_what_to_do() {
         let form = ActivityForm {
-            ends: "09:00".to_owned(),
+            ends: "10:00".to_owned(),
             until: "2026-12-01".to_owned(),
             not_on: "22/12/2026 Christmas".to_owned(),
             phone: "call us".to_owned(),
@@ -1236,6 +1325,106 @@ mod tests {
                 "date",
                 "The date is in the past: enter the day it happens.".to_owned()
             )]
+        );
+    }
+
+    #[test]
+    fn dates_that_cannot_be_right_are_named() {
+        let ended = ActivityForm {
+            date: "2026-06-02".to_owned(),
+            until: "2026-11-24".to_owned(),
+            not_on: String::new(),
+            ..weekly()
+        };
+        let found = problems(&ended);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].1.starts_with("The last date has passed"),
+            "{found:?}"
+        );
+        let outside = ActivityForm {
+            not_on: "01/12/2026\n22/12/2026".to_owned(),
+            ..weekly()
+        };
+        assert_eq!(
+            problems(&outside),
+            [(
+                "not_on",
+                "01/12/2026 is outside the dates it runs: check the dates it does not happen."
+                    .to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn an_evening_that_ends_after_midnight_lasts_into_the_next_day() {
+        let form = ActivityForm {
+            starts: "20:00".to_owned(),
+            ends: "01:00".to_owned(),
+            ..weekly()
+        };
+        let activity = form.check(today()).unwrap();
+        assert!(
+            activity
+                .when_words()
+                .starts_with("Every Tuesday, 20:00 to 01:00")
+        );
+        let listing = activity.to_listing(ORG, "0b8f4c52-5d5e-4a8e-9a57-0d2f7c1d9e01", None);
+        let batch = imported(&listing);
+        let rule = batch.services[0].schedules[0].recurrence.as_ref().unwrap();
+        assert_eq!(rule.duration_minutes, Some(300));
+        let back = ActivityForm::from_listing(&batch, &batch.services[0].id).unwrap();
+        assert_eq!(
+            (back.starts.as_str(), back.ends.as_str()),
+            ("20:00", "01:00")
+        );
+    }
+
+    #[test]
+    fn times_in_another_zone_or_a_second_phone_are_not_offered_for_editing() {
+        let activity = weekly().check(today()).unwrap();
+        let mut listing = activity.to_listing(ORG, "0b8f4c52-5d5e-4a8e-9a57-0d2f7c1d9e01", None);
+        listing["schedules"][0]["x_recurrence"]["timezone"] = json!("UTC");
+        let batch = imported(&listing);
+        let why = ActivityForm::from_listing(&batch, &batch.services[0].id).unwrap_err();
+        assert_eq!(why, "its times are in the UTC time zone");
+
+        let mut listing = activity.to_listing(ORG, "0b8f4c52-5d5e-4a8e-9a57-0d2f7c1d9e01", None);
+        listing["phones"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": "second", "number": "07700 900000"}));
+        let batch = imported(&listing);
+        let why = ActivityForm::from_listing(&batch, &batch.services[0].id).unwrap_err();
+        assert_eq!(why, "it has more than one phone number");
+    }
+
+    #[test]
+    fn an_edit_keeps_the_attributes_the_form_does_not_show() {
+        let activity = weekly().check(today()).unwrap();
+        let mut listing = activity.to_listing(ORG, "0b8f4c52-5d5e-4a8e-9a57-0d2f7c1d9e01", None);
+        listing["attributes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": "council-term", "taxonomy_term_id": "5e1f0000-0000-4000-8000-00000000ffff"}));
+        let before = imported(&listing);
+        let mut edited = activity.to_listing(ORG, "0b8f4c52-5d5e-4a8e-9a57-0d2f7c1d9e01", None);
+        keep_other_attributes(&mut edited, &before.services[0]);
+        let after = imported(&edited);
+        let terms = |batch: &Batch| {
+            let mut terms: Vec<String> = batch.services[0]
+                .attributes
+                .iter()
+                .map(|a| a.taxonomy_term_id.clone())
+                .collect();
+            terms.sort();
+            terms
+        };
+        assert_eq!(terms(&after), terms(&before));
+        assert_eq!(
+            terms(&after).len(),
+            3,
+            "two welcome facts and the council's term"
         );
     }
 

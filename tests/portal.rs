@@ -1275,7 +1275,7 @@ backend_tests! {
         for (name, value) in form.iter_mut() {
             match *name {
                 "postcode" => *value = "Huddersfield".to_owned(),
-                "ends" => *value = "09:00".to_owned(),
+                "ends" => *value = "10:00".to_owned(),
                 "description" => *value = "Kept <as typed>".to_owned(),
                 _ => {}
             }
@@ -1286,7 +1286,7 @@ backend_tests! {
         for (field, message) in [
             ("title", "Enter the activity&#39;s name."),
             ("postcode", "Enter the postcode, such as HD1 2RS"),
-            ("ends", "It must end after it starts: check the times."),
+            ("ends", "It must end at a different time from when it starts: check the times."),
         ] {
             let link = format!(r##"<a href="#{field}">{message}"##);
             let link_entity = link.replace("&#39;", "&#x27;");

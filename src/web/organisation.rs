@@ -31,7 +31,8 @@ use super::AppState;
 use super::account::{Organisation, forbidden_form, form_fields, private, see_other};
 use super::error::{HttpError, PageError};
 use crate::activity::{
-    ActivityForm, FieldProblem, Repeat, is_phone_number, is_web_address, new_service_id,
+    ActivityForm, FieldProblem, MAX_URL_CHARS, Repeat, is_phone_number, is_web_address,
+    keep_other_attributes, new_service_id,
 };
 use crate::directory::model::{Moderation as Shown, Organization, Phone, Service};
 use crate::feeds::FeedsError;
@@ -252,7 +253,7 @@ pub async fn add_activity(
     organisation: Organisation,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    propose(&state, &organisation, None, &body).await
+    propose(&state, &organisation, None, None, &body).await
 }
 
 /// One of the organisation's own services, with what it refers to; 404
@@ -327,8 +328,9 @@ pub async fn change_activity(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    own_service(&state, &organisation, &id).await?;
-    propose(&state, &organisation, Some(id), &body).await
+    let batch = own_service(&state, &organisation, &id).await?;
+    let existing = batch.services.into_iter().find(|s| s.id == id);
+    propose(&state, &organisation, Some(id), existing, &body).await
 }
 
 /// Checks the form and puts the listing in the moderation queue, or shows
@@ -337,6 +339,7 @@ async fn propose(
     state: &AppState,
     organisation: &Organisation,
     service_id: Option<String>,
+    existing: Option<Service>,
     body: &[u8],
 ) -> Result<Response, PageError> {
     let fields = form_fields(body);
@@ -357,7 +360,10 @@ async fn propose(
                 }]
             } else {
                 let id = service_id.clone().unwrap_or_else(new_service_id);
-                let listing = activity.to_listing(&organisation.organization_id, &id, position);
+                let mut listing = activity.to_listing(&organisation.organization_id, &id, position);
+                if let Some(existing) = &existing {
+                    keep_other_attributes(&mut listing, existing);
+                }
                 let proposal = if service_id.is_some() {
                     Proposal::Edit(listing)
                 } else {
@@ -387,7 +393,7 @@ async fn propose(
         Err(problems) => problems,
     };
     problems.dedup_by(|a, b| a.field == b.field);
-    let mut page = ActivityPage::new(organisation, form, service_id);
+    let mut page = ActivityPage::new(organisation, form.with_dates_for_fields(), service_id);
     page.problems = problems;
     Ok(private(StatusCode::BAD_REQUEST, page.render()?))
 }
@@ -686,13 +692,16 @@ fn profile_problems(page: &ProfilePage) -> Vec<FieldProblem> {
             "Enter an email address, such as hello@example.org, or leave it empty.",
         );
     }
-    if !page.website.is_empty() && !is_web_address(&page.website) {
+    if !page.website.is_empty()
+        && (page.website.chars().count() > MAX_URL_CHARS || !is_web_address(&page.website))
+    {
         problem(
             "website",
             "Enter a web address starting https://, or leave it empty.",
         );
     }
-    if !page.phone.is_empty() && !is_phone_number(&page.phone) {
+    if !page.phone.is_empty() && (page.phone.chars().count() > 30 || !is_phone_number(&page.phone))
+    {
         problem(
             "phone",
             "Enter a phone number, such as 01484 123456, or leave it empty.",
