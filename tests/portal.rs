@@ -1616,6 +1616,11 @@ backend_tests! {
         let queue = portal.moderation.queue(&staff_account(&portal).await).await.unwrap();
         assert_eq!(queue.len(), 1, "{queue:?}");
         assert_eq!(queue[0].service_name, "Thursday park walk");
+        // Fetching again at once waits.
+        let answer = portal.submit("/organisation/feed/fetch", &organisation, &[]).await;
+        assert_eq!(answer.header("location"), Some("/organisation/profile?done=fetched-lately"));
+        let answer = portal.get("/organisation/profile?done=fetched-lately", Some(&organisation.cookie)).await;
+        assert!(answer.body.contains("Please try again in 5 minutes"), "{}", answer.body);
         let audit = portal.accounts.audit(None, 50).await.unwrap();
         assert!(audit.iter().any(|e| e.action == "listing change submitted by the calendar feed"), "{audit:?}");
 

@@ -86,6 +86,9 @@ impl Fetcher {
             }
         });
         let mut builder = reqwest::Client::builder()
+            // A proxy would resolve names itself, past the public-only
+            // resolver: fetch directly.
+            .no_proxy()
             .timeout(limits.timeout)
             .connect_timeout(limits.timeout)
             .redirect(policy)
@@ -240,18 +243,39 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || first == 0
                 || first >= 240
-                || (first == 100 && (second & 0xc0) == 64))
+                || (first == 100 && (second & 0xc0) == 64)
+                // IETF protocol assignments and benchmarking.
+                || (first == 192 && second == 0 && v4.octets()[2] == 0)
+                || (first == 198 && (second & 0xfe) == 18))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            // Addresses that carry an IPv4 address inside: judged by it.
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            };
+            // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d).
+            if (segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]) || segments[..6] == [0; 6] {
+                return is_public(embedded(segments[6], segments[7]));
+            }
+            // 6to4 (2002::/16) carries it in the next 32 bits.
+            if first == 0x2002 {
+                return is_public(embedded(segments[1], segments[2]));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (first & 0xffc0) == 0xfe80
+                // Site-local (deprecated) and documentation.
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && segments[1] == 0x0db8))
         }
     }
 }
@@ -274,10 +298,22 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "::127.0.0.1",
+            "2001:db8::1",
+            "fec0::1",
+            "198.18.0.1",
+            "192.0.0.8",
         ] {
             assert!(!is_public(local.parse().unwrap()), "{local}");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

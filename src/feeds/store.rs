@@ -116,10 +116,29 @@ impl Feeds {
         let feeds = dispatch!(self, feeds())?;
         let mut refreshed = Vec::with_capacity(feeds.len());
         for (organization_id, name, url) in &feeds {
-            refreshed.push(
-                self.refresh_one(organization_id, name, url, today, now)
-                    .await?,
-            );
+            // One feed's failure (the database, say) does not stop the rest.
+            let one = match self
+                .refresh_one(organization_id, name, url, today, now)
+                .await
+            {
+                Ok(one) => one,
+                Err(err) => {
+                    tracing::error!(error = %err, "a calendar feed could not be refreshed");
+                    Refreshed {
+                        organization_id: organization_id.clone(),
+                        organization_name: name.clone(),
+                        url: url.clone(),
+                        succeeded: false,
+                        outcome: "Signpost could not finish reading the calendar, because of a \
+                                  fault on its side. It will try again at the next fetch."
+                            .to_owned(),
+                        events: 0,
+                        not_current: 0,
+                        queued: Queued::default(),
+                    }
+                }
+            };
+            refreshed.push(one);
         }
         let total = |count: fn(&Refreshed) -> usize| refreshed.iter().map(count).sum::<usize>();
         tracing::info!(
@@ -251,10 +270,13 @@ impl Feeds {
                 .map(ToString::to_string)
                 .collect();
             let more = events.problems.len().saturating_sub(PROBLEMS_LISTED);
+            let count = match events.problems.len() {
+                1 => "1 event".to_owned(),
+                n => format!("{n} events"),
+            };
             let mut note = format!(
-                "{} event(s) could not be read, so they were left out and nothing was \
+                "{count} could not be read, so they were left out and nothing was \
                  taken down this time: {}",
-                events.problems.len(),
                 listed.join("; ")
             );
             if more > 0 {

@@ -39,6 +39,9 @@ use crate::feeds::FeedsError;
 use crate::moderation::{ChangeKind, ChangeStatus, ModerationError, PORTAL_SOURCE, Proposal};
 use crate::search::Category;
 
+/// How long after a fetch "Fetch the calendar now" waits, in seconds.
+pub const FETCH_NOW_PAUSE_SECONDS: i64 = 5 * 60;
+
 /// How many days before a listing expires its reminder shows.
 pub const REMINDER_DAYS: i64 = 30;
 
@@ -544,6 +547,9 @@ pub async fn profile_form(
             "The calendar feed is removed. Listings it sent stay as they are: withdraw any you want taken down.",
         ),
         Some("done=fetched") => Some("The calendar was fetched: see what happened below."),
+        Some("done=fetched-lately") => Some(
+            "The calendar was fetched a few minutes ago, so it was not fetched again. Please try again in 5 minutes.",
+        ),
         _ => None,
     };
     Ok(private(StatusCode::OK, page.render()?))
@@ -591,13 +597,21 @@ pub async fn fetch_feed(
     if !organisation.signed_in.form_is_ours(&form_fields(&body)) {
         return Err(forbidden_form());
     }
+    // Each fetch may take up to 20 seconds and queue many changes: once in
+    // a few minutes is enough.
+    let now = (state.now)();
+    let fetched_lately = state
+        .feeds
+        .feed_for(&organisation.signed_in.account)
+        .await?
+        .and_then(|feed| feed.last_fetch)
+        .is_some_and(|fetch| now - fetch.at < FETCH_NOW_PAUSE_SECONDS);
+    if fetched_lately {
+        return Ok(see_other("/organisation/profile?done=fetched-lately"));
+    }
     state
         .feeds
-        .refresh_feed_of(
-            &organisation.signed_in.account,
-            (state.today)(),
-            (state.now)(),
-        )
+        .refresh_feed_of(&organisation.signed_in.account, (state.today)(), now)
         .await?;
     Ok(see_other("/organisation/profile?done=fetched"))
 }

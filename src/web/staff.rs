@@ -558,9 +558,9 @@ pub async fn audit(State(state): State<AppState>, _staff: Staff) -> Result<Respo
                 at: chrono::DateTime::from_timestamp(event.at, 0)
                     .map(|time| time.format("%-d %B %Y, %H:%M UTC").to_string())
                     .unwrap_or_default(),
-                by: event
-                    .by
-                    .unwrap_or_else(|| "the command line or the system".to_owned()),
+                by: event.by.unwrap_or_else(|| {
+                    "no account: an API token, a calendar feed or the command line".to_owned()
+                }),
                 action: event.action,
                 subject: event.subject,
                 detail: event.detail.unwrap_or_default(),
