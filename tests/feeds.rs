@@ -22,7 +22,7 @@ use signpost::accounts::{Account, Accounts, Email, Password};
 use signpost::database::Database;
 use signpost::directory::{Directory, SearchQuery};
 use signpost::feeds::{FeedUrl, Feeds, FeedsError, FetchLimits, Refreshed};
-use signpost::moderation::{Change, ChangeKind, ChangeStatus, Moderation};
+use signpost::moderation::{Change, ChangeKind, ChangeOrigin, ChangeStatus, Moderation, Proposal};
 
 /// 2026-12-01 09:00 UTC, seconds since 1970.
 const NOW: i64 = 1_796_115_600;
@@ -404,6 +404,41 @@ backend_tests! {
 
         portal.approve_all(NOW + 3 * HOUR).await;
         assert_eq!(portal.search("bandstand").await, ["Winter bandstand walk and talk"]);
+    }
+
+    async fn a_feed_never_replaces_a_change_a_person_sent(db: TestDatabase) {
+        let portal = portal(&db).await;
+        portal.serve_feed(calendar(&[WALK])).await;
+        portal.refresh(NOW).await;
+        portal.approve_all(NOW + HOUR).await;
+        // Someone at the organisation asks for the walk to come down.
+        let walk = portal.moderation.changes_for(&portal.organisation).await.unwrap()[0]
+            .service_id
+            .clone();
+        portal
+            .moderation
+            .submit(&portal.organisation, &Proposal::Withdraw { service_id: walk.clone() }, NOW + HOUR)
+            .await
+            .unwrap();
+
+        let renamed = Event { summary: "Winter bandstand walk and talk", ..WALK };
+        portal.serve_feed(calendar(&[renamed])).await;
+        let changed = portal.refresh(NOW + 2 * HOUR).await;
+        assert_eq!((changed.queued.changed, changed.queued.refused), (0, 1), "{}", changed.outcome);
+        assert!(changed.outcome.contains("waits until staff have decided it"), "{}", changed.outcome);
+        let queue = portal.queue().await;
+        assert_eq!(queue.len(), 1, "{queue:?}");
+        assert_eq!((queue[0].kind, queue[0].origin), (ChangeKind::Withdraw, ChangeOrigin::Account));
+
+        // Once staff have decided, the calendar's version is sent.
+        portal
+            .moderation
+            .reject(&portal.staff, queue[0].id, "It still runs, we checked", NOW + 3 * HOUR)
+            .await
+            .unwrap();
+        let sent = portal.refresh(NOW + 4 * HOUR).await;
+        assert_eq!(sent.queued.changed, 1, "{}", sent.outcome);
+        assert_eq!(portal.queue().await[0].origin, ChangeOrigin::CalendarFeed);
     }
 
     async fn an_event_gone_from_the_feed_is_proposed_for_withdrawal_once(db: TestDatabase) {

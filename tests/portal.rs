@@ -1185,6 +1185,8 @@ backend_tests! {
         assert!(found(&portal, "Tuesday tea").await.is_empty(), "not shown before staff approve");
 
         let id = portal.only_waiting_change().await;
+        let answer = portal.get("/staff/queue", Some(&staff.cookie)).await;
+        assert!(answer.body.contains("<td>The organisation&#39;s account</td>"), "{}", answer.body);
         let answer = portal.get(&format!("/staff/queue/{id}"), Some(&staff.cookie)).await;
         for shown in [
             "Every Tuesday, 10am to 12pm; not on 22 December 2026, 29 December 2026",
@@ -1616,6 +1618,8 @@ backend_tests! {
         let queue = portal.moderation.queue(&staff_account(&portal).await).await.unwrap();
         assert_eq!(queue.len(), 1, "{queue:?}");
         assert_eq!(queue[0].service_name, "Thursday park walk");
+        let page = portal.get(&format!("/staff/queue/{}", queue[0].id), Some(&staff.cookie)).await;
+        assert!(page.body.contains("<dt>Sent by</dt><dd>The calendar feed</dd>"), "{}", page.body);
         // Fetching again at once waits.
         let answer = portal.submit("/organisation/feed/fetch", &organisation, &[]).await;
         assert_eq!(answer.header("location"), Some("/organisation/profile?done=fetched-lately"));

@@ -6,14 +6,14 @@ use chrono::NaiveDate;
 
 use super::{NewChange, Proposer};
 use crate::directory::model::Batch;
-use crate::moderation::{Change, ChangeKind, ChangeStatus, ModerationError};
+use crate::moderation::{Change, ChangeKind, ChangeOrigin, ChangeStatus, ModerationError};
 
 type Pool = sqlx::Pool<Db>;
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 type Result<T> = std::result::Result<T, ModerationError>;
 
 /// Id, organisation id and name, service id and name, kind, status,
-/// submitted at, decided at, reason.
+/// submitted at, decided at, reason, origin.
 type ChangeRow = (
     i64,
     String,
@@ -25,10 +25,11 @@ type ChangeRow = (
     i64,
     Option<i64>,
     Option<String>,
+    String,
 );
 
 const CHANGE_COLUMNS: &str = "SELECT c.id, c.organization_id, o.name, c.service_id,
-        c.service_name, c.kind, c.status, c.submitted_at, c.decided_at, c.reason
+        c.service_name, c.kind, c.status, c.submitted_at, c.decided_at, c.reason, c.origin
      FROM listing_change c JOIN organization o ON o.id = c.organization_id";
 
 fn change_from(row: ChangeRow) -> Result<Change> {
@@ -47,6 +48,7 @@ fn change_from(row: ChangeRow) -> Result<Change> {
         service_name,
         kind: ChangeKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
         status: ChangeStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        origin: ChangeOrigin::parse(&row.10).ok_or_else(|| corrupt("origin"))?,
         submitted_at: row.7,
         decided_at: row.8,
         reason: row.9,
@@ -77,7 +79,27 @@ pub async fn place_owner(pool: &Pool, link_id: &str) -> Result<Option<String>> {
 /// this one and records it: in one transaction. Returns the change's number.
 pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64> {
     let by = change.by.account_id();
+    let origin = change.by.origin();
     let mut tx = pool.begin().await?;
+    if origin == ChangeOrigin::CalendarFeed {
+        // A calendar feed never replaces what a person sent.
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM listing_change
+             WHERE organization_id = $1 AND service_id = $2 AND status = 'waiting'
+                AND origin <> 'feed'",
+        )
+        .bind(change.organization_id)
+        .bind(change.service_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if others > 0 {
+            return Err(ModerationError::Invalid(
+                "a change sent from the portal or the API is waiting for staff, so the \
+                 calendar's version waits until staff have decided it"
+                    .to_owned(),
+            ));
+        }
+    }
     let superseded: Vec<i64> = sqlx::query_scalar(
         "UPDATE listing_change SET status = 'superseded', decided_at = $1
          WHERE organization_id = $2 AND service_id = $3 AND status = 'waiting'
@@ -90,8 +112,8 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64
     .await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO listing_change (organization_id, service_id, service_name, kind, proposal,
-            submitted_by, submitted_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            submitted_by, submitted_at, origin)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(change.organization_id)
     .bind(change.service_id)
@@ -100,6 +122,7 @@ pub async fn submit(pool: &Pool, change: &NewChange<'_>, now: i64) -> Result<i64
     .bind(&change.proposal)
     .bind(by)
     .bind(now)
+    .bind(origin.as_str())
     .fetch_one(&mut *tx)
     .await?;
     let mut detail = format!(
@@ -135,6 +158,7 @@ pub async fn withdraw_waiting(
     let superseded: Vec<i64> = sqlx::query_scalar(
         "UPDATE listing_change SET status = 'superseded', decided_at = $1
          WHERE organization_id = $2 AND service_id = $3 AND status = 'waiting'
+            AND origin = 'feed'
          RETURNING id",
     )
     .bind(now)

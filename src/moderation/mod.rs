@@ -18,7 +18,9 @@
 //!   services; only staff see the queue and decide. Its calendar feed
 //!   (see [`crate::feeds`]), which only its own account can set, proposes
 //!   for it through the same checks, recorded as from the calendar feed;
-//!   only the crate can submit that way.
+//!   only the crate can submit that way. Each change records where it came
+//!   from ([`ChangeOrigin`]), and a calendar feed never replaces (or takes
+//!   back) a waiting change a person or the API sent.
 //! - A proposal is decided once: approving or rejecting anything but a
 //!   waiting change is refused.
 //! - Each submission and decision is written in one transaction with its
@@ -119,6 +121,36 @@ impl ChangeKind {
     }
 }
 
+/// Where a change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOrigin {
+    /// Someone signed in to the organisation's account.
+    Account,
+    /// The organisation's own system, through one of its API tokens.
+    Api,
+    /// The organisation's calendar feed.
+    CalendarFeed,
+}
+
+impl ChangeOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeOrigin::Account => "account",
+            ChangeOrigin::Api => "api",
+            ChangeOrigin::CalendarFeed => "feed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "account" => Some(ChangeOrigin::Account),
+            "api" => Some(ChangeOrigin::Api),
+            "feed" => Some(ChangeOrigin::CalendarFeed),
+            _ => None,
+        }
+    }
+}
+
 /// Where a change stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeStatus {
@@ -171,6 +203,8 @@ pub struct Change {
     /// The service's name as proposed (or, for a withdrawal, as listed).
     pub service_name: String,
     pub kind: ChangeKind,
+    /// Who sent it: a person, an API token or the calendar feed.
+    pub origin: ChangeOrigin,
     pub status: ChangeStatus,
     /// Seconds since 1970 UTC.
     pub submitted_at: i64,

@@ -11,7 +11,8 @@
 use chrono::NaiveDate;
 
 use super::{
-    Change, ChangeKind, ModerationError, Proposal, Submitter, check_listing, reason, staff_only,
+    Change, ChangeKind, ChangeOrigin, ModerationError, Proposal, Submitter, check_listing, reason,
+    staff_only,
 };
 use crate::accounts::Account;
 use crate::database::{Database, dispatch};
@@ -58,6 +59,15 @@ enum Proposer<'a> {
 }
 
 impl<'a> Proposer<'a> {
+    /// Where the change comes from, as stored.
+    fn origin(self) -> ChangeOrigin {
+        match self {
+            Proposer::Submitter(Submitter::Account(_)) => ChangeOrigin::Account,
+            Proposer::Submitter(Submitter::Api(_)) => ChangeOrigin::Api,
+            Proposer::CalendarFeed => ChangeOrigin::CalendarFeed,
+        }
+    }
+
     /// The account to record, if a person is behind it.
     fn account_id(self) -> Option<&'a str> {
         match self {

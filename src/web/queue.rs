@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::account::{Organisation, Staff, forbidden_form, form_fields, private};
 use super::error::{HttpError, PageError};
-use crate::moderation::{Change, ChangeKind, ChangeStatus, ModerationError};
+use crate::moderation::{Change, ChangeKind, ChangeOrigin, ChangeStatus, ModerationError};
 
 /// A change as a row of a table.
 pub struct ChangeRow {
@@ -37,6 +37,8 @@ pub struct ChangeRow {
     pub submitted: String,
     pub status: &'static str,
     pub reason: Option<String>,
+    /// Who sent it, in words.
+    pub origin: &'static str,
 }
 
 impl ChangeRow {
@@ -49,6 +51,11 @@ impl ChangeRow {
             submitted: when(change.submitted_at),
             status: status_words(change.status),
             reason: change.reason.clone(),
+            origin: match change.origin {
+                ChangeOrigin::Account => "The organisation's account",
+                ChangeOrigin::Api => "An API token",
+                ChangeOrigin::CalendarFeed => "The calendar feed",
+            },
         }
     }
 }
