@@ -297,6 +297,33 @@ impl Browser {
         }
     }
 
+    /// Waits up to 20 seconds for the page's title to be `title`.
+    async fn wait_for_title(&self, title: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self
+                .try_command(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    json!({
+                        "script": "return document.readyState === 'complete' ? document.title : null;",
+                        "args": [],
+                    }),
+                )
+                .await;
+            if let Ok(Value::String(text)) = &found
+                && text == title
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page's title is {found:?}, not {title:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits up to 20 seconds for the browser to be on `path` (with any
     /// query), as a form's answer may still be loading when a click
     /// returns.
@@ -337,6 +364,54 @@ impl Browser {
         self.click("main form button[type=submit]").await;
         // Choosing a password signs the person in.
         self.wait_for_path("/account").await;
+    }
+
+    /// Checks the page against WCAG 2.2 A and AA with axe-core; the
+    /// violations found, as "rule: help (where)".
+    async fn accessibility_problems(&self, axe: &str) -> Vec<String> {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": format!("{axe}\nreturn true;"), "args": []}),
+        )
+        .await;
+        let found = self
+            .command(
+                reqwest::Method::POST,
+                "/execute/async",
+                json!({
+                    "script": "var done = arguments[arguments.length - 1];
+                        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})
+                          .then(function (r) { done(r.violations.map(function (v) {
+                            return v.id + ': ' + v.help + ' (' + v.nodes.map(function (n) { return n.target.join(' '); }).join(', ') + ')';
+                          })); })
+                          .catch(function (e) { done(['axe failed: ' + e]); });",
+                    "args": [],
+                }),
+            )
+            .await;
+        found
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Checks the page the browser is on, when axe-core is here, and adds
+    /// what it finds to `problems`, with the page's path.
+    async fn check_accessibility(&self, axe: Option<&str>, problems: &mut Vec<String>) {
+        let Some(axe) = axe else {
+            return;
+        };
+        let url = self.url().await;
+        for problem in self.accessibility_problems(axe).await {
+            problems.push(format!("{url}: {problem}"));
+        }
     }
 
     async fn end(&self) {
@@ -474,6 +549,21 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         );
         return;
     }
+    // axe-core, from `npm ci --prefix tests/a11y` (which .ci/run does).
+    let axe_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/a11y/node_modules/axe-core/axe.min.js");
+    let axe = std::fs::read_to_string(&axe_path).ok();
+    if axe.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "axe-core missing in CI: .ci/run installs it with npm ci --prefix tests/a11y"
+        );
+        eprintln!(
+            "the pages' accessibility was not checked: axe-core not found (npm ci --prefix tests/a11y)"
+        );
+    }
+    let axe = axe.as_deref();
+    let mut accessibility = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     let database = format!(
         "sqlite://{}?mode=rwc",
@@ -541,15 +631,18 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
         .unwrap_or_else(|| panic!("a setup link in: {printed}"))
         .to_owned();
     browser.set_password(&link).await;
+    browser.check_accessibility(axe, &mut accessibility).await;
 
     // Staff invite the organisation, and read its link off the page.
     browser.go(&format!("{base}/staff/invite")).await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     browser
         .set_value("#organisation", "5e1f0000-0000-4000-8000-0000000000a1")
         .await;
     browser.type_into("#email", ORGANISATION_EMAIL).await;
     browser.click("main form button[type=submit]").await;
     browser.wait_for_heading("Invitation ready").await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     let invitation = browser.property("#link", "value").await;
     assert!(invitation.contains("/setup/"), "{invitation}");
     browser.sign_out(&base).await;
@@ -557,8 +650,18 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
     // The organisation: set a password, then add a weekly activity.
     browser.set_password(&invitation).await;
     browser.go(&format!("{base}/organisation")).await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     browser.click("a.button").await;
     browser.wait_for_heading("Add an activity").await;
+    browser.check_accessibility(axe, &mut accessibility).await;
+    // Sent empty, it comes back naming each problem.
+    browser.click("form.stacked button[type=submit]").await;
+    browser
+        .wait_for_title("Error: Add an activity – Signpost")
+        .await;
+    let page = browser.text(".error-summary").await;
+    assert!(page.contains("Enter the activity's name."), "{page}");
+    browser.check_accessibility(axe, &mut accessibility).await;
     let first = next(Weekday::Tue, chrono::Utc::now().date_naive());
     browser.type_into("#title", ACTIVITY).await;
     browser
@@ -588,18 +691,23 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
     browser.screenshot("organisation-form.png").await;
     browser.click("form.stacked button[type=submit]").await;
     browser.wait_for_heading("Your listings").await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     let page = browser.text("main").await;
     assert!(page.contains("sent to Signpost staff"), "{page}");
     assert!(page.contains(ACTIVITY), "{page}");
+    browser.go(&format!("{base}/organisation/profile")).await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     browser.sign_out(&base).await;
 
     // Staff approve it from the queue.
     browser.sign_in(&base, STAFF_EMAIL).await;
     browser.go(&format!("{base}/staff/queue")).await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     browser.click("main table a").await;
     browser
         .wait_for_heading(&format!("New service: {ACTIVITY}"))
         .await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     let page = browser.text("main").await;
     assert!(
         page.contains(ACTIVITY) && page.contains("Every Tuesday, 10:30am to 12pm"),
@@ -608,14 +716,21 @@ async fn staff_invite_an_organisation_which_adds_a_weekly_event_that_staff_appro
     browser.click("form[action$='/approve'] button").await;
     browser.wait_for_path("/staff/queue").await;
     browser.wait_for_heading("Changes to check").await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     let page = browser.text("main").await;
     assert!(
         page.contains("approved and is now in the directory"),
         "{page}"
     );
     browser.go(&format!("{base}/staff/stats")).await;
+    browser.check_accessibility(axe, &mut accessibility).await;
     browser.screenshot("staff-dashboard.png").await;
     browser.end().await;
+    assert!(
+        accessibility.is_empty(),
+        "axe-core found WCAG 2.2 A or AA problems:\n{}",
+        accessibility.join("\n")
+    );
 
     // The bot finds it: near HD1, to meet people, on any day.
     let mut chat = signpost(&database)
