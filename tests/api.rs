@@ -545,6 +545,8 @@ backend_tests! {
                     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{method} {path}");
                 } else {
                     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                    assert!(answer.header("allow").is_some(), "{method} {path}");
+                    assert!(answer.error().contains(&format!("does not take {method}")), "{}", answer.body);
                 }
             }
         }

@@ -86,6 +86,7 @@ pub fn routes() -> Router<AppState> {
         .route(CHANGES, get(list_changes))
         .route(CHANGE, get(one_change))
         .route("/api/v1/{*rest}", any(unknown_address))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(no_store))
 }
@@ -456,6 +457,19 @@ async fn one_change(
 }
 
 /// Any other address under `/api/v1`.
+/// 405, as JSON like every other refusal; axum adds the `Allow` header.
+async fn method_not_allowed(method: axum::http::Method) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(json!({
+            "error": format!(
+                "this address does not take {method}: the Allow header, and openapi.json, say what it takes"
+            ),
+        })),
+    )
+        .into_response()
+}
+
 async fn unknown_address() -> ApiRefusal {
     ApiRefusal::NotFound(
         "there is no such address in the API: openapi.json describes the ones there are".to_owned(),
