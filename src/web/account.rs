@@ -66,9 +66,15 @@ impl SignedIn {
         self.token.form_token()
     }
 
-    /// Whether a submitted form carries this session's token.
-    pub fn form_is_ours(&self, fields: &HashMap<String, String>) -> bool {
-        same_secret(fields.get("form_token"), &self.form_token())
+    /// A submitted form's fields, if it carries this session's token;
+    /// otherwise the 403 for a form without it, before anything changes.
+    pub fn checked_form(&self, body: &[u8]) -> Result<HashMap<String, String>, PageError> {
+        let fields = form_fields(body);
+        if same_secret(fields.get("form_token"), &self.form_token()) {
+            Ok(fields)
+        } else {
+            Err(forbidden_form())
+        }
     }
 }
 
@@ -227,9 +233,7 @@ pub async fn sign_out(
     signed_in: SignedIn,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !signed_in.form_is_ours(&form_fields(&body)) {
-        return Err(forbidden_form());
-    }
+    signed_in.checked_form(&body)?;
     state.accounts.sign_out(&signed_in.token).await?;
     let mut response = see_other("/sign-in");
     response.headers_mut().append(
@@ -339,7 +343,7 @@ pub async fn account(signed_in: SignedIn) -> Result<Response, PageError> {
 
 /// The fields of a form sent as `application/x-www-form-urlencoded`; the
 /// first of a repeated name counts.
-pub fn form_fields(body: &[u8]) -> HashMap<String, String> {
+fn form_fields(body: &[u8]) -> HashMap<String, String> {
     let mut fields = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(body) {
         fields
@@ -368,7 +372,7 @@ pub fn same_secret(given: Option<&String>, expected: &str) -> bool {
 }
 
 /// The 403 for a form without its token; nothing has changed.
-pub fn forbidden_form() -> PageError {
+fn forbidden_form() -> PageError {
     PageError(HttpError::Forbidden(FORM_REFUSED))
 }
 

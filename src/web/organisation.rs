@@ -28,7 +28,7 @@ use axum::response::Response;
 use chrono::NaiveDate;
 
 use super::AppState;
-use super::account::{Organisation, forbidden_form, form_fields, private, see_other};
+use super::account::{Organisation, private, see_other};
 use super::error::{HttpError, PageError};
 use crate::activity::{
     ActivityForm, FieldProblem, MAX_URL_CHARS, Repeat, is_phone_number, is_web_address,
@@ -345,10 +345,7 @@ async fn propose(
     existing: Option<Service>,
     body: &[u8],
 ) -> Result<Response, PageError> {
-    let fields = form_fields(body);
-    if !organisation.signed_in.form_is_ours(&fields) {
-        return Err(forbidden_form());
-    }
+    let fields = organisation.signed_in.checked_form(body)?;
     let form = ActivityForm::from_fields(&fields);
     let mut problems = match form.check((state.today)()) {
         Ok(activity) => {
@@ -407,9 +404,7 @@ pub async fn withdraw_activity(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !organisation.signed_in.form_is_ours(&form_fields(&body)) {
-        return Err(forbidden_form());
-    }
+    organisation.signed_in.checked_form(&body)?;
     own_service(&state, &organisation, &id).await?;
     let proposal = Proposal::Withdraw { service_id: id };
     state
@@ -425,9 +420,7 @@ pub async fn confirm_activity(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !organisation.signed_in.form_is_ours(&form_fields(&body)) {
-        return Err(forbidden_form());
-    }
+    organisation.signed_in.checked_form(&body)?;
     let confirmed = state
         .directory
         .confirm_service(&organisation.organization_id, &id, (state.today)())
@@ -562,10 +555,7 @@ pub async fn save_feed(
     organisation: Organisation,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = form_fields(&body);
-    if !organisation.signed_in.form_is_ours(&fields) {
-        return Err(forbidden_form());
-    }
+    let fields = organisation.signed_in.checked_form(&body)?;
     let typed = fields
         .get("feed_url")
         .map(|url| url.trim().to_owned())
@@ -594,9 +584,7 @@ pub async fn fetch_feed(
     organisation: Organisation,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !organisation.signed_in.form_is_ours(&form_fields(&body)) {
-        return Err(forbidden_form());
-    }
+    organisation.signed_in.checked_form(&body)?;
     // Each fetch may take up to 20 seconds and queue many changes: once in
     // a few minutes is enough.
     let now = (state.now)();
@@ -621,10 +609,7 @@ pub async fn save_profile(
     organisation: Organisation,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = form_fields(&body);
-    if !organisation.signed_in.form_is_ours(&fields) {
-        return Err(forbidden_form());
-    }
+    let fields = organisation.signed_in.checked_form(&body)?;
     let text = |name: &str| {
         fields
             .get(name)

@@ -24,7 +24,7 @@ use axum::http::header::{self, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::account::{Organisation, Staff, forbidden_form, form_fields, private};
+use super::account::{Organisation, Staff, private};
 use super::error::{HttpError, PageError};
 use crate::moderation::{Change, ChangeKind, ChangeOrigin, ChangeStatus, ModerationError};
 
@@ -300,9 +300,7 @@ pub async fn approve(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if !staff.0.form_is_ours(&form_fields(&body)) {
-        return Err(forbidden_form());
-    }
+    staff.0.checked_form(&body)?;
     let result = state
         .moderation
         .approve(&staff.0.account, id, (state.today)(), (state.now)())
@@ -317,10 +315,7 @@ pub async fn reject(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = form_fields(&body);
-    if !staff.0.form_is_ours(&fields) {
-        return Err(forbidden_form());
-    }
+    let fields = staff.0.checked_form(&body)?;
     let reason = fields.get("reason").cloned().unwrap_or_default();
     if reason.trim().is_empty() {
         let mut page = change_page(&state, &staff, id).await?;

@@ -421,10 +421,7 @@ pub async fn invite(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let fields = super::account::form_fields(&body);
-    if !staff.form_is_ours(&fields) {
-        return Err(super::account::forbidden_form());
-    }
+    let fields = staff.checked_form(&body)?;
     let organisations = organisations(&state).await?;
     let chosen = fields
         .get("organisation")

@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::AppState;
-use super::account::{Organisation, forbidden_form, form_fields, private, see_other};
+use super::account::{Organisation, private, see_other};
 use super::error::{HttpError, PageError};
 use super::pages::sentence;
 use crate::accounts::AccountsError;
@@ -100,10 +100,7 @@ pub async fn create(
     organisation: Organisation,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = form_fields(&body);
-    if !organisation.signed_in.form_is_ours(&fields) {
-        return Err(forbidden_form());
-    }
+    let fields = organisation.signed_in.checked_form(&body)?;
     let name = fields.get("name").cloned().unwrap_or_default();
     let made = state
         .accounts
@@ -139,10 +136,7 @@ pub async fn revoke(
     organisation: Organisation,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let fields = form_fields(&body);
-    if !organisation.signed_in.form_is_ours(&fields) {
-        return Err(forbidden_form());
-    }
+    let fields = organisation.signed_in.checked_form(&body)?;
     let name = fields.get("name").map(String::as_str).unwrap_or_default();
     let revoked = state
         .accounts
