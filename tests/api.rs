@@ -675,7 +675,7 @@ backend_tests! {
         // Once an organisation has no current account, its tokens stop too.
         let answer = api.call(Method::GET, "/api/v1/changes", &api.other_token, None).await;
         assert_eq!(answer.status, StatusCode::OK);
-        disable_accounts_of(&db.url, &api.other_organization_id).await;
+        common::disable_accounts_of(&db.url, &api.other_organization_id).await;
         let answer = api.call(Method::GET, "/api/v1/changes", &api.other_token, None).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
     }
@@ -932,28 +932,5 @@ backend_tests! {
         let answer = api.page(Method::GET, "/organisation/tokens", Some(&cookie), &[]).await;
         assert!(!answer.body.contains("<script>"), "{}", answer.body);
         assert!(answer.body.contains("&#60;script&#62;") || answer.body.contains("&lt;script&gt;"), "{}", answer.body);
-    }
-}
-
-/// Disables every account of an organisation, as staff would in the
-/// database (there is no page for it yet).
-async fn disable_accounts_of(url: &str, organization_id: &str) {
-    let sql = "UPDATE account SET disabled_at = 1 WHERE organization_id = $1";
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::query(sql)
-            .bind(organization_id)
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::query(sql)
-            .bind(organization_id)
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
     }
 }

@@ -272,53 +272,37 @@ impl Browser {
     /// Waits up to 20 seconds for the page's main heading to be `heading`,
     /// as the answer to a form may still be loading when a click returns.
     async fn wait_for_heading(&self, heading: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let found = self
-                .try_command(
-                    reqwest::Method::POST,
-                    "/execute/sync",
-                    json!({
-                        "script": "var h = document.querySelector('h1'); return document.readyState === 'complete' && h ? h.textContent.trim() : null;",
-                        "args": [],
-                    }),
-                )
-                .await;
-            if let Ok(Value::String(text)) = &found
-                && text == heading
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the page's heading is {found:?}, not {heading:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let script = "var h = document.querySelector('h1'); \
+            return document.readyState === 'complete' && h ? h.textContent.trim() : null;";
+        self.wait_for_page_to_say(script, heading, "heading").await;
     }
 
     /// Waits up to 20 seconds for the page's title to be `title`.
     async fn wait_for_title(&self, title: &str) {
+        let script = "return document.readyState === 'complete' ? document.title : null;";
+        self.wait_for_page_to_say(script, title, "title").await;
+    }
+
+    /// Polls `script` (which gives text, or null while the page loads)
+    /// until it gives `expected`, for up to 20 seconds.
+    async fn wait_for_page_to_say(&self, script: &str, expected: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let found = self
                 .try_command(
                     reqwest::Method::POST,
                     "/execute/sync",
-                    json!({
-                        "script": "return document.readyState === 'complete' ? document.title : null;",
-                        "args": [],
-                    }),
+                    json!({"script": script, "args": []}),
                 )
                 .await;
             if let Ok(Value::String(text)) = &found
-                && text == title
+                && text == expected
             {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "the page's title is {found:?}, not {title:?}"
+                "the page's {what} is {found:?}, not {expected:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

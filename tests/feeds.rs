@@ -352,16 +352,7 @@ backend_tests! {
     async fn the_feed_of_an_organisation_without_a_current_account_is_not_fetched(db: TestDatabase) {
         let portal = portal(&db).await;
         portal.serve_feed(calendar(&[WALK])).await;
-        let sql = "UPDATE account SET disabled_at = 1 WHERE organization_id = $1";
-        if db.url.starts_with("postgres") {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(&portal.organization_id).execute(&pool).await.unwrap();
-            pool.close().await;
-        } else {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(&portal.organization_id).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
+        common::disable_accounts_of(&db.url, &portal.organization_id).await;
         let refreshed = portal.feeds.refresh(today(), NOW).await.unwrap();
         assert!(refreshed.is_empty(), "{refreshed:?}");
         assert!(portal.queue().await.is_empty());

@@ -169,6 +169,29 @@ pub fn shared_data(path: &str) -> Option<std::path::PathBuf> {
     }
 }
 
+/// Disables every account of an organisation in the database at `url`, as
+/// staff would by hand (the portal has no page for it).
+pub async fn disable_accounts_of(url: &str, organization_id: &str) {
+    let sql = "UPDATE account SET disabled_at = 1 WHERE organization_id = $1";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("the database");
+        sqlx::query(sql)
+            .bind(organization_id)
+            .execute(&pool)
+            .await
+            .expect("disabled");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("the database");
+        sqlx::query(sql)
+            .bind(organization_id)
+            .execute(&pool)
+            .await
+            .expect("disabled");
+        pool.close().await;
+    }
+}
+
 /// Every row of `table` in the database at `url`, as text, one row a line:
 /// for checking what is stored, whatever the columns' types.
 pub async fn table_text(url: &str, table: &str) -> String {
