@@ -32,6 +32,7 @@ use serde_json::{Map, Value, json};
 
 use crate::directory::model::{Batch, Service, WelcomeFact, derived_id};
 use crate::directory::recurrence::Recurrence;
+use crate::directory::shorten;
 use crate::search::{Area, Category};
 
 /// The longest title, in characters.
@@ -959,14 +960,6 @@ pub fn new_service_id() -> String {
 fn non_empty(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
-}
-
-fn shorten(text: &str, limit: usize) -> String {
-    let mut short: String = text.chars().take(limit).collect();
-    if text.chars().count() > limit {
-        short.push('…');
-    }
-    short
 }
 
 /// A date as a date field sends it (2027-01-14) or as people type it

@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 pub use present::card;
+pub(crate) use present::shorten;
 pub use query::{
     AreaMatch, Attendance, DateRange, Horizon, Listing, NextTime, PartOfDay, Place, SearchQuery,
     SearchResults, ServiceList, ServiceListQuery,

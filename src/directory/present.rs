@@ -78,7 +78,7 @@ pub fn card(listing: &Listing, today: NaiveDate) -> String {
 }
 
 /// The first `limit` characters or so, cut at a word, with an ellipsis.
-fn shorten(text: &str, limit: usize) -> String {
+pub(crate) fn shorten(text: &str, limit: usize) -> String {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.chars().count() <= limit {
         return text;

@@ -91,7 +91,7 @@ impl FeedUrl {
         let not_web = || {
             FeedsError::InvalidUrl(format!(
                 "\"{}\" is not a web address: give one starting https://",
-                shorten(text)
+                crate::directory::shorten(text, 80)
             ))
         };
         if text.is_empty() {
@@ -123,7 +123,7 @@ impl FeedUrl {
                 return Err(FeedsError::InvalidUrl(format!(
                     "\"{}\" has no real host name: give the whole address, such as \
                      https://calendar.example.org/events.ics",
-                    shorten(text)
+                    crate::directory::shorten(text, 80)
                 )));
             }
         }
@@ -338,15 +338,6 @@ fn fingerprint(listing: &Value) -> String {
         let _ = write!(hex, "{byte:02x}");
     }
     hex
-}
-
-/// The first 80 characters of what someone typed, for a message.
-fn shorten(text: &str) -> String {
-    let mut short: String = text.chars().take(80).collect();
-    if short.len() < text.len() {
-        short.push('…');
-    }
-    short
 }
 
 /// The outcome of a calendar that was read, in words for the organisation.
