@@ -211,7 +211,9 @@ impl fmt::Debug for Token {
     }
 }
 
-fn digest_of(text: &str) -> String {
+/// SHA-256 of `text`, in hex: what is stored of a token, and a feed
+/// event's fingerprint.
+pub(crate) fn digest_of(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))
 }
 

@@ -42,7 +42,6 @@ use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::accounts::{Account, Role};
 use crate::directory::export::hsds_services;
@@ -332,12 +331,7 @@ fn one_service(batch: &Batch, service_id: &str) -> Value {
 
 /// SHA-256 of a listing's JSON text, in hex.
 fn fingerprint(listing: &Value) -> String {
-    let digest = Sha256::digest(listing.to_string().as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::accounts::digest_of(&listing.to_string())
 }
 
 /// The outcome of a calendar that was read, in words for the organisation.
