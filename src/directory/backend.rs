@@ -1410,7 +1410,7 @@ fn fts5_query(text: &str) -> String {
 /// Everything the result cards show, for a page of results, in its order.
 ///
 /// Each kind of detail is fetched for the whole page at once, on one
-/// connection: five queries for a page rather than five for each card,
+/// connection: six queries for a page rather than six for each card,
 /// since each query's round trip costs more than its work here.
 pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDetail>> {
     if page.is_empty() {
@@ -1428,17 +1428,9 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
     let mut sql = QueryBuilder::<Db>::new(
         "SELECT s.id, s.organization_id, s.name, s.description, s.url, s.email,
             s.fees_description, s.application_process, s.x_free, s.x_online,
-            o.name AS organization, o.website, o.email AS organization_email",
+            o.name AS organization, o.website, o.email AS organization_email
+         FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id IN ",
     );
-    for (index, fact) in WelcomeFact::ALL.iter().enumerate() {
-        sql.push(
-            ", EXISTS (SELECT 1 FROM attribute a WHERE a.service_id = s.id
-                AND a.taxonomy_term_id = ",
-        )
-        .push_bind(fact.term_id())
-        .push(format!(") AS welcome_{index}"));
-    }
-    sql.push(" FROM service s JOIN organization o ON o.id = s.organization_id WHERE s.id IN ");
     list(&mut sql, &service_ids);
     let mut services = HashMap::new();
     for row in sql.build().fetch_all(&mut *connection).await? {
@@ -1516,6 +1508,29 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
             .entry((row.try_get("owner")?, row.try_get("owner_id")?))
             .or_default()
             .push((row.try_get("description")?, row.try_get("x_recurrence")?));
+    }
+
+    // The welcome facts the page's services have, by service.
+    let terms: Vec<(String, WelcomeFact)> = WelcomeFact::ALL
+        .iter()
+        .map(|fact| (fact.term_id(), *fact))
+        .collect();
+    let term_ids: Vec<&str> = terms.iter().map(|(id, _)| id.as_str()).collect();
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT service_id, taxonomy_term_id FROM attribute WHERE service_id IN ",
+    );
+    list(&mut sql, &service_ids);
+    sql.push(" AND taxonomy_term_id IN ");
+    list(&mut sql, &term_ids);
+    let mut welcome: HashMap<String, Vec<WelcomeFact>> = HashMap::new();
+    for row in sql.build().fetch_all(&mut *connection).await? {
+        let term: String = row.try_get("taxonomy_term_id")?;
+        if let Some((_, fact)) = terms.iter().find(|(id, _)| *id == term) {
+            welcome
+                .entry(row.try_get("service_id")?)
+                .or_default()
+                .push(*fact);
+        }
     }
 
     let dated: Vec<&Candidate> = page.iter().filter(|hit| hit.next_start.is_some()).collect();
@@ -1618,19 +1633,12 @@ pub async fn page_details(pool: &Pool, page: &[Candidate]) -> Result<Vec<PageDet
             next: hit
                 .next_start
                 .and_then(|start| next.get(&(hit.service_id.clone(), start)).copied()),
-            welcome: WelcomeFact::ALL
-                .iter()
-                .enumerate()
-                .map(|(index, fact)| {
-                    Ok((
-                        row.try_get::<bool, _>(format!("welcome_{index}").as_str())?,
-                        *fact,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .filter_map(|(has, fact)| has.then_some(fact))
-                .collect(),
+            welcome: {
+                let mut facts = welcome.remove(&hit.service_id).unwrap_or_default();
+                facts.sort();
+                facts.dedup();
+                facts
+            },
         });
     }
     Ok(details)
